@@ -1,0 +1,1 @@
+"""arch_gpt/zoo."""
