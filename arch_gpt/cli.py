@@ -15,6 +15,9 @@ COMMAND_MODULES = (
     "arch_gpt.commands.encode",
     "arch_gpt.commands.corpus",
     "arch_gpt.search.commands",
+    "arch_gpt.search.export",
+    "arch_gpt.search.retrain",
+    "arch_gpt.search.ablations",
     "arch_gpt.search.bench",
 )
 
