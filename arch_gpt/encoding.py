@@ -354,6 +354,21 @@ class Architecture:
             raise ArchitectureError(f"not valid JSON ({err.msg})", line=err.lineno, source=source) from None
         return cls.from_dict(data, source=source)
 
+    # --- PyTorch (thin delegations to arch_gpt.torch_io, imported lazily: torch is heavy) -------------
+    @classmethod
+    def from_module(cls, module, input_size: tuple[int, int, int] = (3, 32, 32),
+                    name: str | None = None) -> "Architecture":
+        """Trace an ``nn.Module`` (see :func:`arch_gpt.torch_io.from_module`)."""
+        from arch_gpt.torch_io import from_module
+
+        return from_module(module, input_size=input_size, name=name)
+
+    def to_module(self):
+        """A runnable ``nn.Module`` for this architecture (see :func:`arch_gpt.torch_io.to_module`)."""
+        from arch_gpt.torch_io import to_module
+
+        return to_module(self)
+
     # --- files --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically; ``.json`` files get JSON, anything else the text form."""

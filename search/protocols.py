@@ -72,10 +72,11 @@ class SearchSpace(Protocol):
 
     def units(self, genome: Genome) -> list[Unit]: ...
 
-    def fill_unit(self, genome: Genome, unit: Unit, predicted: "Layer", block_label: str | None,
+    def fill_unit(self, genome: Genome, unit: Unit, predicted: "Layer | str | None", block_label: str | None,
                   rng: np.random.Generator) -> Genome:
         """Replace ``unit`` by the choice that matches the GPT's predicted first layer (and the
-        classifier's block label where the space has block classes), with its shapes fitted."""
+        classifier's block label where the space has block classes), with its shapes fitted.
+        ``predicted`` is a layer token (what the reconstructor passes) or a Layer; None keeps the unit."""
         ...
 
 

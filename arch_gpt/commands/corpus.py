@@ -1,0 +1,97 @@
+"""arch-gpt corpus nasbench101|torchvision --out DIR: build a windowed training corpus folder.
+
+The folder holds ``lm/`` and ``blocks/`` (``datasets.DatasetDict``, train/validation, load with
+``datasets.load_from_disk``), ``tokenizer/``, ``splits.json`` and ``summary.json``; it is built in
+``DIR.tmp`` and swapped in only when complete. Column layout: :mod:`arch_gpt.training.data`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+_SUMMARY_KEYS = ("corpus", "architectures", "enumerated_cells", "windows", "unique_windows", "vocab_size",
+                 "build_seconds")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output corpus folder")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the subsample and the split (default: 0)")
+    parser.add_argument("--validation-fraction", type=float, default=0.1, metavar="F",
+                        help="share of architectures held out for validation (default: 0.1)")
+    parser.add_argument("--input-size", type=int, default=32, metavar="N",
+                        help="height/width of the input torchvision models are traced at (default: 32)")
+    parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``corpus nasbench101`` and ``corpus torchvision``."""
+    parser = subparsers.add_parser("corpus", help="build a windowed training corpus (NAS-Bench-101 or torchvision)",
+                                   description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
+
+    nb = sub.add_parser("nasbench101", help="NAS-Bench-101 networks (pre-training corpus)",
+                        description="All enumerated NAS-Bench-101 cells (423,624), optionally filtered by the "
+                                    "official records and subsampled; vocabulary also covers the torchvision models.")
+    _common(nb)
+    nb.add_argument("--nasbench-record", type=Path, metavar="FILE", default=None,
+                    help="nasbench_only108.tfrecord / nasbench_full.tfrecord: keep cells with mean validation "
+                         "accuracy at 108 epochs >= --threshold (default: the whole space, unlike the paper)")
+    nb.add_argument("--threshold", type=float, default=0.90, help="validation accuracy threshold (default: 0.90)")
+    nb.add_argument("--max-archs", type=int, default=None, metavar="N", help="random subsample of N cells")
+    nb.add_argument("--max-vertices", type=int, default=7, metavar="V",
+                    help="enumerate cells of at most V vertices (default: 7, the full space, cached)")
+    nb.add_argument("--vocab-models", type=_names, default=None, metavar="A,B,C",
+                    help="torchvision models whose layers the vocabulary also covers (default: all 36)")
+    nb.add_argument("--workers", type=int, default=None, help="tokenizing processes (default: one per CPU)")
+    nb.set_defaults(func=run_nasbench101)
+
+    tv = sub.add_parser("torchvision", help="the 36 torchvision architectures of Table 2 (fine-tuning corpus)",
+                        description="Trace Table-2 torchvision models (weights=None) into a corpus.")
+    _common(tv)
+    tv.add_argument("--models", type=_names, default=None, metavar="A,B,C", help="models (default: all 36)")
+    tv.add_argument("--tokenizer", type=Path, default=None, metavar="DIR",
+                    help="reuse this tokenizer (e.g. NB101_DIR/tokenizer, so ids match a pre-trained model)")
+    tv.set_defaults(func=run_torchvision)
+
+
+def _report(summary: dict) -> int:
+    shown = {k: summary[k] for k in _SUMMARY_KEYS if k in summary}
+    print(json.dumps(shown), file=sys.stdout)
+    return 0
+
+
+def run_nasbench101(args: argparse.Namespace) -> int:
+    """Build the NAS-Bench-101 corpus folder."""
+    from arch_gpt.training.corpora import NasBench101CorpusConfig, build_nasbench101_corpus
+    from arch_gpt.training.data import CorpusError
+
+    config = NasBench101CorpusConfig(
+        out=args.out, nasbench_record=args.nasbench_record, threshold=args.threshold, max_archs=args.max_archs,
+        seed=args.seed, max_vertices=args.max_vertices, validation_fraction=args.validation_fraction,
+        input_size=args.input_size, overwrite=args.overwrite, progress=args.progress)
+    if args.workers is not None:
+        if args.workers < 1:
+            raise CorpusError(f"--workers: must be a positive integer, got {args.workers}")
+        config.workers = args.workers
+    if args.vocab_models is not None:
+        config.vocab_models = args.vocab_models
+    return _report(build_nasbench101_corpus(config))
+
+
+def run_torchvision(args: argparse.Namespace) -> int:
+    """Build the torchvision corpus folder."""
+    from arch_gpt.training.corpora import TorchvisionCorpusConfig, build_torchvision_corpus
+
+    config = TorchvisionCorpusConfig(
+        out=args.out, input_size=args.input_size, seed=args.seed, validation_fraction=args.validation_fraction,
+        tokenizer=args.tokenizer, overwrite=args.overwrite, progress=args.progress)
+    if args.models is not None:
+        config.models = args.models
+    return _report(build_torchvision_corpus(config))

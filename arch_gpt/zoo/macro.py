@@ -1,0 +1,166 @@
+"""NAS-Bench-Macro networks (Su et al., "Prioritized Architecture Sampling with Monto-Carlo Tree Search",
+CVPR 2021), as layers and as runnable ``nn.Module``s.
+
+A code is 8 digits, one per searchable layer: ``0`` Identity (a 1x1 conv with stride s + BN where the
+stride is 2 or the channels change), ``1`` InvertedResidual(expansion 3, kernel 3), ``2``
+InvertedResidual(expansion 6, kernel 5). The network: conv3x3 stem (32 channels) + BN + ReLU; three
+stages of 2, 3 and 3 searchable layers whose first layer has stride 2 and doubles the channels
+(32 -> 64 -> 128 -> 256); conv1x1 to 1280 + BN + ReLU; global average pool; linear.
+:func:`expand` and :class:`MacroNetwork` write the same layers in the same order.
+"""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from arch_gpt.encoding import Size
+from arch_gpt.errors import UserInputError
+from arch_gpt.zoo.layer_chain import ExpandedNetwork, LayerChain
+
+CHOICES = ("0", "1", "2")
+OP_NAMES = ("id", "ir_3x3_t3", "ir_5x5_t6")  # the benchmark's names, indexed by digit
+EXPANSION_KERNEL = {"1": (3, 3), "2": (6, 5)}  # digit -> (expansion, kernel) of the InvertedResidual
+STAGES = (2, 3, 3)
+STEM_CHANNELS, HEAD_CHANNELS = 32, 1280
+LENGTH = sum(STAGES)
+_CODE_RE = re.compile(f"[012]{{{LENGTH}}}")
+
+
+def parse_code(code: str) -> str:
+    """``code`` itself if it is a NAS-Bench-Macro code (8 digits from 0, 1, 2); else UserInputError."""
+    if not isinstance(code, str) or _CODE_RE.fullmatch(code) is None:
+        raise UserInputError(f"not a NAS-Bench-Macro code ({LENGTH} digits, each 0, 1 or 2): {code!r}")
+    return code
+
+
+def layer_plan(stages: Sequence[int] = STAGES, stem: int = STEM_CHANNELS) -> list[tuple[int, int, int]]:
+    """(in channels, out channels, stride) of every searchable layer."""
+    plan, c = [], stem
+    for n in stages:
+        for i in range(n):
+            plan.append((c, c * 2, 2) if i == 0 else (c, c, 1))
+            if i == 0:
+                c *= 2
+    return plan
+
+
+# ----------------------------------------------------------------------------- layers
+
+def _unit(chain: LayerChain, digit: str, c_in: int, c_out: int, stride: int) -> int:
+    """Append one searchable layer; returns the index of its signature layer (its first layer)."""
+    start = len(chain.layers)
+    block_in = chain.last_id
+    if digit == "0":
+        chain.enter("Identity")
+        if stride != 1 or c_in != c_out:
+            chain.conv(c_out, 1, stride)
+            chain.other("BN")
+        else:
+            chain.other("Identity")
+        return start
+    expansion, kernel = EXPANSION_KERNEL[digit]
+    hidden = c_in * expansion
+    chain.enter("InvertedResidual")
+    chain.conv(hidden, 1)
+    chain.other("BN")
+    chain.other("ReLU")
+    chain.conv(hidden, kernel, stride, groups=hidden)
+    chain.other("BN")
+    chain.other("ReLU")
+    chain.conv(c_out, 1)
+    project = chain.other("BN")
+    if stride == 1 and c_in == c_out:
+        chain.add([project, block_in])
+    return start
+
+
+def expand(code: str, num_classes: int = 10, input_size: Size = (32, 32, 3)) -> ExpandedNetwork:
+    """The whole network of a code as layers; unit i is searchable layer i, its signature its first layer
+    (Identity, the stride-2 1x1 projection, or the expansion 1x1 conv whose channel ratio is 3 or 6)."""
+    parse_code(code)
+    chain = LayerChain(input_size)
+    chain.conv(STEM_CHANNELS, 3)
+    chain.other("BN")
+    chain.other("ReLU")
+    signatures = [_unit(chain, digit, *plan) for digit, plan in zip(code, layer_plan())]
+    chain.enter(None)
+    chain.conv(HEAD_CHANNELS, 1)
+    chain.other("BN")
+    chain.other("ReLU")
+    chain.head(num_classes)
+    return chain.build(signatures, name=code)
+
+
+def unit_layer_indices(code: str) -> tuple[int, ...]:
+    """Each searchable layer's signature-layer index in ``expand(code)``, computed without building the layers."""
+    at, out = 3, []  # after the stem conv, BN and ReLU
+    for digit, (c_in, c_out, stride) in zip(parse_code(code), layer_plan()):
+        out.append(at)
+        same = stride == 1 and c_in == c_out
+        at += (1 if same else 2) if digit == "0" else 8 + same  # Identity | conv-BN | IR (+ its Add)
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------- modules
+
+class Identity(nn.Module):
+    """Choice ``0``: the input itself, or a 1x1 conv (stride s) + BN where the shape changes."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.downsample = (nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+                           if stride != 1 or c_in != c_out else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.downsample is None else self.downsample(x)
+
+
+class InvertedResidual(nn.Module):
+    """1x1 expand-BN-ReLU, depthwise kxk (stride s)-BN-ReLU, 1x1 project-BN; a shortcut when shapes match."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, expansion: int, kernel: int):
+        super().__init__()
+        hidden = c_in * expansion
+        self.conv = nn.Sequential(
+            nn.Conv2d(c_in, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(),
+            nn.Conv2d(hidden, hidden, kernel, stride, kernel // 2, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden), nn.ReLU(),
+            nn.Conv2d(hidden, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+        self.use_shortcut = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y + x if self.use_shortcut else y
+
+
+def unit_module(digit: str, c_in: int, c_out: int, stride: int) -> nn.Module:
+    """The module of one searchable layer."""
+    if digit == "0":
+        return Identity(c_in, c_out, stride)
+    if digit not in EXPANSION_KERNEL:
+        raise UserInputError(f"unknown NAS-Bench-Macro choice {digit!r}; choose one of: {', '.join(CHOICES)}")
+    return InvertedResidual(c_in, c_out, stride, *EXPANSION_KERNEL[digit])
+
+
+class MacroNetwork(nn.Module):
+    """The NAS-Bench-Macro network of one code; ``units`` are its 8 searchable layers in order."""
+
+    def __init__(self, code: str, num_classes: int = 10, in_channels: int = 3):
+        super().__init__()
+        self.code = parse_code(code)
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, STEM_CHANNELS, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(STEM_CHANNELS), nn.ReLU())
+        self.units = nn.ModuleList(unit_module(d, *plan) for d, plan in zip(code, layer_plan()))
+        last = layer_plan()[-1][1]
+        self.head = nn.Sequential(nn.Conv2d(last, HEAD_CHANNELS, 1, bias=False), nn.BatchNorm2d(HEAD_CHANNELS),
+                                  nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(HEAD_CHANNELS, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for unit in self.units:
+            x = unit(x)
+        return self.classifier(self.head(x))

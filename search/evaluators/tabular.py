@@ -1,0 +1,177 @@
+"""Tabular benchmarks: the trained accuracy of every architecture of a space, looked up instead of trained.
+
+Two JSON formats are read, detected from the entries:
+
+- NAS-Bench-201: ``{arch_str: {"val_acc_200": float, "test_acc_200": float, "rank": int}}``; the
+  fitness is ``val_acc_200`` and ``test_acc_200`` is reported;
+- NAS-Bench-Macro: ``{code: {"test_acc": [floats], "mean_acc": float, "std": float, "params": int,
+  "flops": int}}``; no validation split, so the fitness and the reported accuracy are ``mean_acc``.
+
+A table is loaded once (:meth:`TabularBenchmark.load`) and shared by every search on it. Test accuracy
+is never used for selection: it travels in ``FitnessRecord.test_acc`` only.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from arch_gpt.errors import UserInputError
+from arch_gpt.search.protocols import Candidate, FitnessRecord
+
+
+class TableError(UserInputError):
+    """A malformed benchmark table, or a key the table lacks; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One architecture's row: ``fitness`` drives selection, ``test_acc`` is only reported."""
+    fitness: float
+    test_acc: float
+    params: int | None = None
+    rank: int | None = None
+
+
+@dataclass(frozen=True)
+class TableFormat:
+    """How one benchmark's rows are read: which space they index and which fields are needed."""
+    space: str
+    fitness_field: str
+    test_field: str
+    required: tuple[str, ...]
+
+
+FORMATS = (
+    TableFormat("nasbench201", "val_acc_200", "test_acc_200", ("val_acc_200", "test_acc_200")),
+    TableFormat("nasbench-macro", "mean_acc", "mean_acc", ("mean_acc", "test_acc")),
+)
+
+
+def _number(value, path: str, key: str, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TableError(f"{path}: key {key!r}: field {field!r} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _integer(value, path: str, key: str, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TableError(f"{path}: key {key!r}: field {field!r} must be an integer, got {value!r}")
+    return value
+
+
+def detect_format(data: Mapping, path: str) -> TableFormat:
+    """The format whose required fields the first entry has; TableError naming the file and key if none."""
+    if not isinstance(data, dict) or not data:
+        raise TableError(f"{path}: expected a non-empty JSON object mapping architecture keys to results")
+    key, row = next(iter(data.items()))
+    if isinstance(row, dict):
+        for fmt in FORMATS:
+            if all(f in row for f in fmt.required):
+                return fmt
+    expected = " or ".join("{" + ", ".join(f.required) + "}" for f in FORMATS)
+    raise TableError(f"{path}: key {key!r}: unknown table format, expected an object with fields {expected}")
+
+
+@dataclass
+class TabularBenchmark:
+    """A loaded table: ``entries`` maps each architecture key to its :class:`Entry`."""
+    path: str
+    format: TableFormat
+    entries: dict[str, Entry]
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "TabularBenchmark":
+        """Read and check a table (format auto-detected). TableError names the file, key and field at fault."""
+        path = str(path)
+        if not Path(path).is_file():
+            raise TableError(f"{path}: benchmark table not found")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except json.JSONDecodeError as err:
+            raise TableError(f"{path}: line {err.lineno}: not valid JSON: {err.msg}") from None
+        except UnicodeDecodeError:
+            raise TableError(f"{path}: not a UTF-8 JSON file") from None
+        return cls.from_dict(data, path)
+
+    @classmethod
+    def from_dict(cls, data: Mapping, path: str = "<table>") -> "TabularBenchmark":
+        """Check an already parsed table; ``path`` is only used in error messages."""
+        fmt = detect_format(data, path)
+        entries = {}
+        for key, row in data.items():
+            if not isinstance(row, dict):
+                raise TableError(f"{path}: key {key!r}: expected an object, got {type(row).__name__}")
+            for field in fmt.required:
+                if field not in row:
+                    raise TableError(f"{path}: key {key!r}: missing field {field!r}")
+            if fmt.space == "nasbench-macro":
+                runs = row["test_acc"]
+                if not isinstance(runs, list) or not runs:
+                    raise TableError(f"{path}: key {key!r}: field 'test_acc' must be a non-empty list of numbers")
+                for run in runs:
+                    _number(run, path, key, "test_acc")
+            entries[key] = Entry(fitness=_number(row[fmt.fitness_field], path, key, fmt.fitness_field),
+                                 test_acc=_number(row[fmt.test_field], path, key, fmt.test_field),
+                                 params=_integer(row.get("params"), path, key, "params"),
+                                 rank=_integer(row.get("rank"), path, key, "rank"))
+        return cls(path, fmt, entries)
+
+    @property
+    def space(self) -> str:
+        """The registered name of the space this table indexes."""
+        return self.format.space
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.entries
+
+    def lookup(self, key: str) -> Entry:
+        """The row of ``key``; TableError naming the file and the key if the table lacks it."""
+        entry = self.entries.get(key)
+        if entry is None:
+            raise TableError(f"{self.path}: key {key!r}: architecture not in the table "
+                             f"({len(self.entries)} entries, {self.space} format)")
+        return entry
+
+    def optimum(self) -> tuple[str, Entry]:
+        """The best-by-fitness architecture (ties: the first key in sorted order) and its row."""
+        key = min(self.entries, key=lambda k: (-self.entries[k].fitness, k))
+        return key, self.entries[key]
+
+    def check_space(self, space) -> None:
+        """TableError unless this table indexes ``space`` and every key is one of the space's genomes."""
+        name = getattr(space, "name", type(space).__name__)
+        if name != self.space:
+            raise TableError(f"{self.path}: a {self.space} table cannot score the {name!r} space "
+                             f"(use --space {self.space})")
+        for key in self.entries:
+            try:
+                space.parse(key)
+            except UserInputError as err:
+                raise TableError(f"{self.path}: key {key!r}: {err}") from None
+
+
+class TabularEvaluator:
+    """Scores candidates by table lookup (cost 0). A key the table lacks raises :class:`TableError`: the
+    table does not cover the space, which is an input error, not a failed candidate."""
+
+    def __init__(self, table: TabularBenchmark):
+        self.table = table
+
+    def evaluate(self, candidates: Sequence[Candidate]) -> list[FitnessRecord]:
+        records = []
+        for cand in candidates:
+            entry = self.table.lookup(cand.key)
+            extra = {"rank": entry.rank} if entry.rank is not None else {}
+            records.append(FitnessRecord(cand.key, entry.fitness, test_acc=entry.test_acc, params=entry.params,
+                                         cost_s=0.0, extra=extra))
+        return records

@@ -1,0 +1,249 @@
+"""Fitness by real training (GPT-NAS §3.5, §4.3): SGD with a linear warm-up to lr 0.01, a few epochs.
+
+Fitness is the validation accuracy; the test accuracy is reported, never selected on. The acceleration
+strategies of the paper, each switchable in :class:`TrainingConfig`:
+
+(i) ``train_predicted_only``: a child inherits its first parent's weights wherever name and shape match;
+    then only the GPT-predicted units (``module.units[i]``) and the weights that could not be inherited
+    are trained, the rest is frozen;
+(ii) ``bn_only``: a child without predicted units that inherited weights trains only its BatchNorm layers
+    (plus the weights that could not be inherited);
+(iii) few epochs: ``epochs`` (6 by default, against the 350 of the final retrain).
+
+Without inherited weights (the initial population, or ``inherit_weights=False``) a network is trained
+fully. The device is CUDA when present. A candidate that fails (out of memory, a NaN/inf loss, a shape
+error while building or running it) gets fitness 0 and its reason; the search goes on. Training is
+seeded per candidate key, so a resumed search retrains identically; when the runner binds an output
+folder, trained weights are kept as safetensors under ``weights/`` so that children of a resumed run
+inherit the same parents' weights; after each generation only the population's and the best's are kept.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from arch_gpt.errors import UserInputError
+from arch_gpt.search.datasets import ImageData
+from arch_gpt.search.protocols import Candidate, FitnessRecord, SearchSpace
+
+DEFAULT_BATCH = {"cifar10": 512, "cifar100": 512, "imagenet": 128}  # others (digits): 128
+
+
+@dataclass
+class TrainingConfig:
+    """How each candidate is trained; see the module docstring for the acceleration switches."""
+    epochs: int = 6
+    lr: float = 0.01
+    warmup_epochs: float = 1.0
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int | None = None  # None: 512 on CIFAR, 128 on ImageNet and digits
+    max_steps_per_epoch: int | None = None  # cap for quick runs; None trains on the whole split
+    train_predicted_only: bool = True  # (i)
+    bn_only: bool = True  # (ii)
+    inherit_weights: bool = True
+    device: str | None = None  # None: cuda when available, else cpu
+    num_workers: int | None = None  # None: 0 for in-memory tensors, else min(4, cpus)
+    keep_in_memory: int = 64  # trained state dicts kept in RAM for inheritance
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.epochs < 0:
+            raise UserInputError(f"--epochs: must be >= 0, got {self.epochs}")
+        if self.lr <= 0:
+            raise UserInputError(f"--lr: must be > 0, got {self.lr}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UserInputError(f"--batch-size: must be at least 1, got {self.batch_size}")
+        if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
+            raise UserInputError(f"max_steps_per_epoch: must be at least 1, got {self.max_steps_per_epoch}")
+
+
+class CandidateFailure(RuntimeError):
+    """A candidate that cannot be trained (the reason becomes its record's ``error``)."""
+
+
+class TrainingEvaluator:
+    """Trains each candidate's ``space.build_module`` on ``data`` and scores it by validation accuracy."""
+
+    def __init__(self, space: SearchSpace, data: ImageData, config: TrainingConfig | None = None):
+        self.space, self.data, self.config = space, data, config or TrainingConfig()
+        self.device = torch.device(self.config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.batch_size = self.config.batch_size or DEFAULT_BATCH.get(data.name, 128)
+        self.weights_dir: Path | None = None
+        self._weights: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
+
+    # --- hooks the runner calls -----------------------------------------------------------------
+    def set_output_dir(self, out: Path) -> None:
+        """Keep trained weights under ``out/weights`` (safetensors), for inheritance after a resume."""
+        self.weights_dir = Path(out) / "weights"
+
+    def export_weights(self, key: str, path: Path) -> bool:
+        """Write the trained weights of ``key`` to ``path`` (safetensors); False if they were not kept."""
+        from safetensors.torch import save_file
+        state = self._load_weights(key)
+        if state is None:
+            return False
+        tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+        save_file(state, str(tmp))
+        tmp.replace(path)
+        return True
+
+    def retain(self, keys: set[str]) -> None:
+        """Forget the kept weights of every key but ``keys`` (the population and the best), on disk too."""
+        for key in [k for k in self._weights if k not in keys]:
+            del self._weights[key]
+        if self.weights_dir is not None and self.weights_dir.is_dir():
+            keep = {self._path(k).name for k in keys}
+            for path in self.weights_dir.glob("*.safetensors"):
+                if path.name not in keep:
+                    path.unlink()
+
+    # --- evaluation -----------------------------------------------------------------------------
+    def evaluate(self, candidates: Sequence[Candidate]) -> list[FitnessRecord]:
+        """Train and score each candidate; failures get fitness 0 and their reason."""
+        return [self._evaluate_one(c) for c in candidates]
+
+    def _evaluate_one(self, cand: Candidate) -> FitnessRecord:
+        start = perf_counter()
+        try:
+            return self._train(cand, start)
+        except torch.OutOfMemoryError as err:
+            reason = f"out of memory: {str(err).splitlines()[0]}"
+        except CandidateFailure as err:
+            reason = str(err)
+        except (RuntimeError, ValueError, TypeError, IndexError) as err:  # shape errors and the like
+            reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return FitnessRecord(cand.key, 0.0, cost_s=perf_counter() - start, error=reason[:500])
+
+    def _train(self, cand: Candidate, start: float) -> FitnessRecord:
+        cfg = self.config
+        seed = (zlib.crc32(cand.key.encode()) ^ cfg.seed) & 0x7FFFFFFF
+        torch.manual_seed(seed)
+        module = self.space.build_module(cand.genome, self.data.num_classes).to(self.device)
+        inherited = self._inherit(module, cand) if cfg.inherit_weights else set()
+        mode, trainable = self._trainable(module, cand, inherited)
+        params = [p for n, p in module.named_parameters() if n in trainable]
+        for name, p in module.named_parameters():
+            p.requires_grad_(name in trainable)
+        loader = self._loader(self.data.train, shuffle=True, seed=seed)
+        steps = len(loader) if cfg.max_steps_per_epoch is None else min(len(loader), cfg.max_steps_per_epoch)
+        if params and cfg.epochs > 0:
+            self._fit(module, params, loader, steps)
+        val_acc = self._accuracy(module, self.data.val)
+        test_acc = self._accuracy(module, self.data.test)
+        self._store(cand.key, module)
+        return FitnessRecord(cand.key, val_acc, test_acc=test_acc,
+                             params=sum(p.numel() for p in module.parameters()), cost_s=perf_counter() - start,
+                             extra={"mode": mode, "inherited_tensors": len(inherited),
+                                    "trained_params": sum(p.numel() for p in params), "epochs": cfg.epochs})
+
+    def _trainable(self, module: nn.Module, cand: Candidate, inherited: set[str]) -> tuple[str, set[str]]:
+        """Which parameter names to train, and the mode name ('full', 'predicted' or 'bn')."""
+        names = {n for n, _ in module.named_parameters()}
+        if not inherited:
+            return "full", names
+        fresh = names - inherited
+        units = getattr(module, "units", None)
+        if cand.predicted_units and self.config.train_predicted_only and units is not None:
+            picked = set()
+            for i in cand.predicted_units:
+                if 0 <= i < len(units):
+                    picked |= {f"units.{i}.{n}" for n, _ in units[i].named_parameters()}
+            return "predicted", fresh | (picked & names)
+        if not cand.predicted_units and self.config.bn_only:
+            bn = {f"{m}.{n}" if m else n for m, mod in module.named_modules()
+                  if isinstance(mod, nn.modules.batchnorm._BatchNorm) for n, _ in mod.named_parameters(recurse=False)}
+            return "bn", fresh | bn
+        return "full", names
+
+    def _fit(self, module: nn.Module, params: list, loader: DataLoader, steps: int) -> None:
+        cfg = self.config
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        warmup = max(1, round(cfg.warmup_epochs * steps))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
+        loss_fn = nn.CrossEntropyLoss()
+        module.train()
+        for epoch in range(cfg.epochs):
+            for step, (x, y) in enumerate(loader):
+                if step >= steps:
+                    break
+                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                loss = loss_fn(module(x), y)
+                if not torch.isfinite(loss):
+                    raise CandidateFailure(f"non-finite loss ({loss.item()}) at epoch {epoch + 1} step {step + 1}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+
+    @torch.no_grad()
+    def _accuracy(self, module: nn.Module, dataset) -> float:
+        module.eval()
+        correct = total = 0
+        for x, y in self._loader(dataset, shuffle=False, seed=0):
+            pred = module(x.to(self.device)).argmax(dim=1).cpu()
+            correct += int((pred == y).sum())
+            total += len(y)
+        return correct / max(total, 1)
+
+    def _loader(self, dataset, shuffle: bool, seed: int) -> DataLoader:
+        workers = self.config.num_workers
+        if workers is None:
+            workers = 0 if isinstance(dataset, TensorDataset) else min(4, os.cpu_count() or 1)
+        gen = torch.Generator().manual_seed(seed)
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, generator=gen, num_workers=workers,
+                          pin_memory=self.device.type == "cuda")
+
+    # --- weights kept for inheritance ---------------------------------------------------------------
+    def _path(self, key: str) -> Path | None:
+        if self.weights_dir is None:
+            return None
+        return self.weights_dir / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.safetensors"
+
+    def _store(self, key: str, module: nn.Module) -> None:
+        state = {k: v.detach().cpu().clone().contiguous() for k, v in module.state_dict().items()}
+        self._weights[key] = state
+        if len(self._weights) > self.config.keep_in_memory:
+            self._weights.popitem(last=False)
+        path = self._path(key)
+        if path is not None:
+            from safetensors.torch import save_file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            save_file(state, str(tmp))
+            tmp.replace(path)
+
+    def _load_weights(self, key: str) -> dict[str, torch.Tensor] | None:
+        if key in self._weights:
+            return self._weights[key]
+        path = self._path(key)
+        if path is None or not path.is_file():
+            return None
+        from safetensors.torch import load_file
+        return load_file(str(path))
+
+    def _inherit(self, module: nn.Module, cand: Candidate) -> set[str]:
+        """Copy the first parent's tensors whose name and shape match; returns the inherited parameter names."""
+        if not cand.parents:
+            return set()
+        parent = self._load_weights(cand.parents[0])
+        if parent is None:
+            return set()
+        own = module.state_dict()
+        matched = {k: v for k, v in parent.items() if k in own and own[k].shape == v.shape}
+        if not matched:
+            return set()
+        module.load_state_dict(matched, strict=False)
+        return {n for n, _ in module.named_parameters() if n in matched}

@@ -1,0 +1,77 @@
+"""Online form of the paper's "fine-tune on the specific task" (issue 6 §3).
+
+After each generation the GPT takes a few gradient steps on the unit choices of the best architectures
+evaluated so far (by fitness only, never test accuracy): for every unit of each of the ``top_k`` best,
+the context is the ``window`` layer tokens before the unit's signature layer and the target is that
+layer's token, with the softmax restricted to the unit's allowed tokens (the choice the reconstructor
+makes). Steps run with dropout off, so a run is a deterministic function of its seed. The weights are
+restored by :meth:`OnlineFinetuner.reset` before each run, so runs do not leak into each other.
+"""
+from __future__ import annotations
+
+import copy
+from time import perf_counter
+
+import torch
+import torch.nn.functional as F
+
+from arch_gpt.errors import UserInputError
+
+
+class OnlineFinetuner:
+    """``on_generation`` callback that fine-tunes ``model`` (an ArchGPT) on the best architectures so far."""
+
+    def __init__(self, model, space, steps: int = 5, top_k: int = 10, lr: float = 1e-3):
+        if steps < 1 or top_k < 1 or lr <= 0:
+            raise UserInputError(f"online fine-tune: need steps >= 1, top_k >= 1 and lr > 0, got {steps}, {top_k}, "
+                                 f"{lr}")
+        self.model, self.space, self.steps, self.top_k, self.lr = model, space, steps, top_k, lr
+        self._initial = copy.deepcopy(model.model.state_dict())
+        self.seconds = 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        """Restore the initial weights and a fresh optimizer (call before every run)."""
+        self.model.model.load_state_dict(self._initial)
+        self.model.model.eval()
+        self.optimizer = torch.optim.AdamW(self.model.model.parameters(), lr=self.lr)
+        self.seconds = 0.0
+
+    def examples(self, keys: list[str]) -> tuple[list[list[str]], list[list[int]], list[int]]:
+        """Contexts, allowed-token ids and the target's position among them, for every unit of ``keys``."""
+        from arch_gpt.tokenizer.tokenization import layer_tokens
+        tok, window = self.model.tokenizer, self.model.window
+        contexts, allowed, targets = [], [], []
+        for key in keys:
+            genome = self.space.parse(key)
+            tokens = layer_tokens(self.space.to_architecture(genome))
+            for unit in self.space.units(genome):
+                ids = sorted(i for t in unit.allowed_tokens if tok.in_vocab(t) for i in tok.tokens_to_ids([t]))
+                target = tokens[unit.layer_start]
+                if len(ids) < 2 or not tok.in_vocab(target):
+                    continue  # nothing to choose between, or a choice the model cannot name
+                contexts.append(tokens[max(0, unit.layer_start - window):unit.layer_start])
+                allowed.append(ids)
+                targets.append(ids.index(tok.tokens_to_ids([target])[0]))
+        return contexts, allowed, targets
+
+    def __call__(self, state) -> None:
+        """One fine-tune after a generation: ``steps`` AdamW steps on the ``top_k`` fittest evaluated keys."""
+        start = perf_counter()
+        best = sorted(state.cache.values(), key=lambda r: (-r.fitness, r.key))[:self.top_k]
+        contexts, allowed, targets = self.examples([r.key for r in best if r.error is None])
+        if contexts:
+            ids, mask = self.model.context_ids(contexts)
+            ids, mask = ids.to(self.model.device), mask.to(self.model.device)
+            width = max(len(a) for a in allowed)
+            index = torch.tensor([a + [a[0]] * (width - len(a)) for a in allowed], device=self.model.device)
+            valid = torch.tensor([[j < len(a) for j in range(width)] for a in allowed], device=self.model.device)
+            target = torch.tensor(targets, device=self.model.device)
+            for _ in range(self.steps):
+                logits = self.model.model(input_ids=ids, attention_mask=mask).logits[:, -1, :]
+                choice = logits.gather(1, index).masked_fill(~valid, float("-inf"))
+                loss = F.cross_entropy(choice, target)
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+        self.seconds += perf_counter() - start

@@ -1,0 +1,132 @@
+"""GPT reconstruction of candidates (GPT-NAS Algorithm 1, eq. 3).
+
+For progress t/T the mask rate is ``rate_t = rate0 - (t/T) * rate0``. Each candidate's units are masked
+at that rate (the count is ``rate_t * units`` rounded stochastically, the units drawn at random). For all
+masked units of the whole batch, the ``window`` layer tokens before ``unit.layer_start`` are the
+context of ONE batched ``model.predict_next_tokens`` call whose logits are restricted to the unit's
+``allowed_tokens``; where the space has ``block_classes`` and the model a block classifier,
+``model.classify_blocks`` names the block class (else the label is None and the space picks).
+``space.fill_unit`` then replaces each unit by the choice matching the predicted token (shapes fitted by
+the space). Contexts come from the candidate as proposed, so the units of one candidate are predicted
+independently and filled in unit order (a unit is identified by its ``index``, which a fill keeps);
+predicted unit indices are recorded in ``Candidate.predicted_units``.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from time import perf_counter
+from typing import Sequence
+
+import numpy as np
+
+from arch_gpt.errors import UserInputError
+from arch_gpt.search.protocols import Candidate, SearchSpace, Unit
+
+
+@dataclass
+class ReconstructionStats:
+    """Counters and seconds, summed over calls (for the GPT-cost report of the bench)."""
+    calls: int = 0
+    candidates: int = 0
+    masked_units: int = 0
+    predicted_units: int = 0
+    model_s: float = 0.0
+    total_s: float = 0.0
+
+
+class GPTReconstructor:
+    """Algorithm 1 over any :class:`~arch_gpt.search.protocols.SearchSpace`, with a model such as ``ArchGPT``."""
+
+    def __init__(self, model, mask_rate: float = 0.4, top_k: int = 1, temperature: float = 1.0,
+                 cache_size: int = 4096):
+        if not 0.0 <= mask_rate <= 1.0:
+            raise UserInputError(f"--mask-rate: must be in [0, 1], got {mask_rate}")
+        if top_k < 1:
+            raise UserInputError(f"top_k: must be at least 1, got {top_k}")
+        self.model, self.mask_rate, self.top_k, self.temperature = model, mask_rate, top_k, temperature
+        self.window = int(getattr(model, "window", 10))
+        self.cache_size = cache_size
+        self._tokens: OrderedDict[str, list[str]] = OrderedDict()
+        self.stats = ReconstructionStats()
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, mask_rate: float = 0.4, device: str | None = None,
+                        **kwargs) -> "GPTReconstructor":
+        """Load ``ArchGPT.from_pretrained(name_or_path)`` (a bundled name, a folder or a Hub id)."""
+        from arch_gpt.modeling import ArchGPT
+        return cls(ArchGPT.from_pretrained(name_or_path, device=device), mask_rate=mask_rate, **kwargs)
+
+    def rate(self, progress: float) -> float:
+        """The mask rate at progress t/T (clipped to [0, 1])."""
+        return self.mask_rate * (1.0 - min(max(progress, 0.0), 1.0))
+
+    def tokens(self, space: SearchSpace, candidate: Candidate) -> list[str]:
+        """Layer tokens of the candidate's network (cached per key)."""
+        hit = self._tokens.get(candidate.key)
+        if hit is not None:
+            self._tokens.move_to_end(candidate.key)
+            return hit
+        from arch_gpt.tokenizer.tokenization import layer_tokens
+        tokens = layer_tokens(space.to_architecture(candidate.genome))
+        self._tokens[candidate.key] = tokens
+        if len(self._tokens) > self.cache_size:
+            self._tokens.popitem(last=False)
+        return tokens
+
+    def choose_units(self, units: Sequence[Unit], rate: float, rng: np.random.Generator) -> list[Unit]:
+        """``rate * len(units)`` units (stochastic rounding), drawn without replacement, in unit order."""
+        if not units or rate <= 0.0:
+            return []
+        expected = rate * len(units)
+        count = min(len(units), int(np.floor(expected + rng.random())))
+        picked = sorted(rng.choice(len(units), size=count, replace=False).tolist()) if count else []
+        return [units[i] for i in picked]
+
+    def reconstruct(self, space: SearchSpace, candidates: Sequence[Candidate], progress: float,
+                    rng: np.random.Generator) -> list[Candidate]:
+        """Rewrite the masked units of every candidate with one batched GPT call (see module docstring)."""
+        start = perf_counter()
+        rate = self.rate(progress)
+        jobs: list[tuple[int, Unit]] = []
+        contexts: list[list[str]] = []
+        allowed: list[frozenset[str]] = []
+        for ci, cand in enumerate(candidates):
+            masked = self.choose_units(space.units(cand.genome), rate, rng)
+            if not masked:
+                continue
+            tokens = self.tokens(space, cand)
+            for unit in masked:
+                jobs.append((ci, unit))
+                contexts.append(tokens[max(0, unit.layer_start - self.window):unit.layer_start])
+                allowed.append(unit.allowed_tokens)
+        labels: list[str | None] = [None] * len(jobs)
+        predicted: list[str | None] = []
+        if jobs:
+            t = perf_counter()
+            predicted = list(self.model.predict_next_tokens(contexts, allowed_tokens=allowed, top_k=self.top_k,
+                                                            temperature=self.temperature, rng=rng))
+            block_classes = getattr(space, "block_classes", None)
+            asked = [i for i, p in enumerate(predicted) if p is not None]
+            if block_classes and asked and getattr(self.model, "block_classifier", None) is not None:
+                got = self.model.classify_blocks([contexts[i] for i in asked], [predicted[i] for i in asked],
+                                                 allowed_labels=block_classes)
+                for i, label in zip(asked, got):
+                    labels[i] = label
+            self.stats.model_s += perf_counter() - t
+        out = list(candidates)
+        done: dict[int, list[int]] = {}
+        for (ci, unit), token, label in zip(jobs, predicted, labels):
+            if token is None:
+                continue
+            genome = space.fill_unit(out[ci].genome, unit, token, label, rng)
+            out[ci] = replace(out[ci], genome=genome, key=space.key(genome))
+            done.setdefault(ci, []).append(unit.index)
+        for ci, indices in done.items():
+            out[ci] = replace(out[ci], predicted_units=tuple(sorted(set(out[ci].predicted_units) | set(indices))))
+        self.stats.calls += 1
+        self.stats.candidates += len(candidates)
+        self.stats.masked_units += len(jobs)
+        self.stats.predicted_units += sum(len(v) for v in done.values())
+        self.stats.total_s += perf_counter() - start
+        return out

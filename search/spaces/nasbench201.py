@@ -1,0 +1,49 @@
+"""NAS-Bench-201 as a search space: genomes are arch strings ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``.
+
+The network is :mod:`arch_gpt.zoo.nasbench201`'s. The GPT's units are the 6 edges of the first cell:
+its context is then the stem and that cell's earlier edges. Signature layers, whose tokens tell the 5
+ops apart: the conv of ReLU-Conv-BN (1x1 or 3x3), the AvgPool, the Identity (skip) and the Zero (none).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import nn
+
+from arch_gpt.zoo import nasbench201 as zoo
+from arch_gpt.search.registry import register_space
+from arch_gpt.search.spaces.categorical import CategoricalSpace
+from arch_gpt.zoo.layer_chain import ExpandedNetwork
+
+
+@register_space("nasbench201")
+class NASBench201Space(CategoricalSpace):
+    """The 15,625 cells of NAS-Bench-201 (5 ops on each of 6 edges) in the 16/32/64-channel skeleton."""
+    name = "nasbench201"
+    choices = zoo.OPS
+    length = len(zoo.EDGES)
+
+    def __init__(self, num_classes: int = 10, input_size: int | Sequence[int] = (32, 32, 3), channels: int = 16,
+                 cells_per_stage: int = 5, cache_size: int = 4096):
+        super().__init__(num_classes, input_size, cache_size)
+        self.channels, self.cells_per_stage = int(channels), int(cells_per_stage)
+
+    def config(self) -> dict:
+        return {**super().config(), "channels": self.channels, "cells_per_stage": self.cells_per_stage}
+
+    def split(self, genome: str) -> tuple[str, ...]:
+        return zoo.parse_arch_str(genome)
+
+    def join(self, choices: Sequence[str]) -> str:
+        return zoo.arch_str(choices)
+
+    def expand_choices(self, choices: Sequence[str]) -> ExpandedNetwork:
+        return zoo.expand(choices, self.num_classes, self.input_size, self.channels, self.cells_per_stage)
+
+    def unit_layers(self, choices: Sequence[str]) -> tuple[int, ...]:
+        return zoo.unit_layer_indices(choices)
+
+    def build_module(self, genome: str, num_classes: int | None = None) -> nn.Module:
+        """A runnable NAS-Bench-201 network for this cell."""
+        return zoo.NB201Network(self.split(genome), num_classes or self.num_classes, self.channels,
+                                self.cells_per_stage, in_channels=self.input_size[2])

@@ -1,0 +1,56 @@
+"""Regularized (aging) evolution, Real et al. 2019: the standard NAS baseline.
+
+The population is a queue ordered by age. Each child is a mutation of the fittest of ``sample_size``
+individuals drawn without replacement; each child evaluated pushes the oldest individual out. Children
+are made ``children_per_generation`` at a time from the same population (so a GPT reconstructor can
+batch them); with 1 this is the sequential algorithm.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from arch_gpt.errors import UserInputError
+from arch_gpt.search.protocols import Candidate, Evaluator, Reconstructor, SearchSpace
+from arch_gpt.search.registry import register_strategy
+from arch_gpt.search.strategies.base import Individual, SearchState, Strategy
+
+
+@register_strategy("re")
+class RegularizedEvolution(Strategy):
+    """Aging evolution with tournament sampling; population and sample size as in the RE paper."""
+    name = "re"
+
+    def __init__(self, space: SearchSpace, evaluator: Evaluator, reconstructor: Reconstructor | None = None, *,
+                 population: int = 30, sample_size: int = 10, children_per_generation: int = 10,
+                 budget: int = 600, seed: int = 0, novelty_retries: int = 10):
+        super().__init__(space, evaluator, reconstructor, budget=budget, seed=seed, novelty_retries=novelty_retries)
+        if population < 2:
+            raise UserInputError(f"--population: must be at least 2, got {population}")
+        if not 1 <= sample_size <= population:
+            raise UserInputError(f"sample_size: must be in [1, population={population}], got {sample_size}")
+        if children_per_generation < 1:
+            raise UserInputError(f"children_per_generation: must be at least 1, got {children_per_generation}")
+        self.population, self.sample_size, self.children = population, sample_size, children_per_generation
+
+    def config(self) -> dict:
+        return {**super().config(), "population": self.population, "sample_size": self.sample_size,
+                "children_per_generation": self.children}
+
+    def propose(self, state: SearchState, rng: np.random.Generator) -> list[Candidate]:
+        if len(state.population) < self.population:
+            return self.sample_batch(self.population - len(state.population), state, rng)
+        pop = state.population
+        taken: set[str] = set()
+        children = []
+        for _ in range(self.children):
+            drawn = rng.choice(len(pop), size=self.sample_size, replace=False)
+            parent = pop[max(drawn.tolist(), key=lambda i: (pop[i].fitness, -i))]
+            genome = self.space.mutate(parent.candidate.genome, rng)
+            genome, _ = self.novel(genome, taken, state, lambda g: self.space.mutate(g, rng))
+            children.append(self.candidate(genome, "mutation", (parent.candidate.key,)))
+        return children
+
+    def update(self, state: SearchState, evaluated: Sequence[Individual], rng: np.random.Generator) -> None:
+        state.population = (list(state.population) + list(evaluated))[-self.population:]

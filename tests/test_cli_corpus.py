@@ -1,0 +1,161 @@
+"""``arch-gpt corpus nasbench101|torchvision`` end to end on tiny corpora, run in-process through ``cli.main``.
+
+NAS-Bench-101: 300 of the 2,532 cells with at most 5 vertices; torchvision: 3 small Table-2 models.
+Folders are loaded back with ``datasets.load_from_disk``.
+"""
+import json
+
+import numpy as np
+import pytest
+from datasets import load_from_disk
+
+from arch_gpt.cli import main
+from arch_gpt.tokenizer.tokenization import LayerTokenizer, layer_tokens
+from arch_gpt.training.data import WINDOW
+from arch_gpt.zoo.torchvision_models import trace_table2_model
+
+MODELS = "resnet18,shufflenet_v2_x0_5,regnet_x_400mf"
+
+
+@pytest.fixture(scope="module")
+def nb_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("corpora") / "nb101"
+    rc = main(["corpus", "nasbench101", "--out", str(out), "--max-vertices", "5", "--max-archs", "300",
+               "--vocab-models", MODELS, "--seed", "1", "--no-progress"])
+    assert rc == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def tv_dir(nb_dir):
+    out = nb_dir.parent / "tv"
+    rc = main(["corpus", "torchvision", "--out", str(out), "--models", MODELS, "--tokenizer",
+               str(nb_dir / "tokenizer"), "--validation-fraction", "0.34", "--no-progress"])
+    assert rc == 0
+    return out
+
+
+def test_nasbench101_summary(nb_dir):
+    summary = json.loads((nb_dir / "summary.json").read_text())
+    assert summary["corpus"] == "nasbench101"
+    assert summary["enumerated_cells"] == 2532
+    assert summary["cells_by_vertices"] == {"2": 1, "3": 6, "4": 84, "5": 2441}
+    assert summary["architectures"] == 300
+    assert summary["architectures_per_split"] == {"train": 270, "validation": 30}
+    assert summary["windows"] == summary["layers"] + 300                 # n + 1 windows per architecture
+    assert summary["unique_windows"] < summary["windows"]
+    assert summary["vocab_size"] == LayerTokenizer.from_pretrained(nb_dir / "tokenizer").vocab_size
+    assert summary["build_seconds"] > 0
+    assert not (nb_dir.parent / "nb101.tmp").exists()
+
+
+def test_nasbench101_datasets_load_back(nb_dir):
+    summary = json.loads((nb_dir / "summary.json").read_text())
+    splits = json.loads((nb_dir / "splits.json").read_text())
+    assert len(splits["train"]) == 270 and not set(splits["train"]) & set(splits["validation"])
+    lm = load_from_disk(str(nb_dir / "lm"))
+    for split in ("train", "validation"):
+        ids = np.array(lm[split]["input_ids"])
+        assert ids.shape == (summary["unique_windows_per_split"][split], WINDOW + 1)
+        assert sum(lm[split]["count"]) == summary["windows_per_split"][split]
+        assert len(np.unique(ids, axis=0)) == len(ids)                    # deduplicated
+    blocks = load_from_disk(str(nb_dir / "blocks"))
+    assert set(blocks["train"].features["label"].names) >= {"Cell", "Stem", "Head", "Downsample", "Bottleneck"}
+
+
+def test_vocabulary_covers_torchvision_models(nb_dir):
+    tok = LayerTokenizer.from_pretrained(nb_dir / "tokenizer")
+    for name in MODELS.split(","):
+        assert all(tok.in_vocab(t) for t in layer_tokens(trace_table2_model(name)))
+
+
+def test_torchvision_corpus_reuses_tokenizer(nb_dir, tv_dir):
+    summary = json.loads((tv_dir / "summary.json").read_text())
+    assert summary["corpus"] == "torchvision" and summary["architectures"] == 3
+    assert summary["families"] == {"ResNet": 1, "ShuffleNetV2": 1, "RegNet": 1}
+    assert summary["unknown_layers"] == 0
+    assert LayerTokenizer.from_pretrained(tv_dir / "tokenizer") == LayerTokenizer.from_pretrained(nb_dir / "tokenizer")
+    splits = json.loads((tv_dir / "splits.json").read_text())
+    assert sorted(splits["train"] + splits["validation"]) == sorted(MODELS.split(","))
+    assert len(splits["validation"]) == 1
+
+
+def test_torchvision_window_decodes_to_the_architecture(tv_dir):
+    """The windows of a model are its token list, in order, behind [BOS]."""
+    tok = LayerTokenizer.from_pretrained(tv_dir / "tokenizer")
+    splits = json.loads((tv_dir / "splits.json").read_text())
+    name = splits["validation"][0]
+    tokens = layer_tokens(trace_table2_model(name))
+    lm = load_from_disk(str(tv_dir / "lm"))["validation"]
+    windows = {tuple(tok.ids_to_tokens(r)) for r in lm["input_ids"]}
+    padded = ["[PAD]"] * WINDOW + ["[BOS]"] + tokens + ["[EOS]"]
+    expected = {tuple(padded[j - WINDOW:j + 1]) for j in range(WINDOW + 1, len(padded))}
+    assert windows == expected
+    blocks = load_from_disk(str(tv_dir / "blocks"))["validation"]
+    assert sum(blocks["count"]) == len(tokens)                            # every traced layer has a block
+
+
+def test_builds_are_reproducible(tv_dir, nb_dir):
+    again = tv_dir.parent / "tv-again"
+    assert main(["corpus", "torchvision", "--out", str(again), "--models", MODELS, "--tokenizer",
+                 str(nb_dir / "tokenizer"), "--validation-fraction", "0.34", "--no-progress"]) == 0
+    for part in ("lm", "blocks"):
+        a, b = load_from_disk(str(tv_dir / part)), load_from_disk(str(again / part))
+        for split in ("train", "validation"):
+            assert a[split].to_dict() == b[split].to_dict()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["nasbench101", "--max-vertices", "9"], "--max-vertices"),
+    (["nasbench101", "--max-vertices", "3", "--max-archs", "0"], "--max-archs"),
+    (["nasbench101", "--max-vertices", "3", "--validation-fraction", "1.5"], "validation_fraction"),
+    (["nasbench101", "--max-vertices", "3", "--vocab-models", "resnet18,vgg11"], "vgg11"),
+    (["nasbench101", "--max-vertices", "3", "--threshold", "1.5"], "--threshold"),
+    (["nasbench101", "--max-vertices", "3", "--workers", "0"], "--workers"),
+    (["nasbench101", "--max-vertices", "3", "--vocab-models", "resnet18", "--nasbench-record", "/no/such.tfrecord"],
+     "such.tfrecord"),
+    (["torchvision", "--models", "resnet18,resnet18"], "--models"),
+    (["torchvision", "--models", "resnet18", "--input-size", "8"], "--input-size"),
+    (["torchvision", "--models", "alexnet"], "alexnet"),
+])
+def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, args, needle):
+    rc = main(["corpus", args[0], "--out", str(tmp_path / "out"), "--no-progress", *args[1:]])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_output_needs_overwrite(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("x")
+    assert main(["corpus", "torchvision", "--out", str(out), "--models", "resnet18", "--no-progress"]) == 2
+    assert "--overwrite" in capsys.readouterr().err and (out / "precious.txt").exists()
+    assert main(["corpus", "torchvision", "--out", str(out), "--models", "resnet18", "--no-progress",
+                 "--overwrite"]) == 0
+    assert not (out / "precious.txt").exists() and (out / "summary.json").exists()
+
+
+def test_nasbench_record_filters_cells(tmp_path):
+    """A small record file in the real format: only cells with mean validation accuracy >= threshold are kept."""
+    from arch_gpt.zoo.nasbench101 import enumerate_table
+    from arch_gpt.zoo.nasbench_records import Evaluation, NB101Record, write_records
+
+    table = enumerate_table(max_vertices=4, progress=False)
+    records = []
+    for i in range(0, 40):
+        cell = table[i]
+        acc = 0.95 if i % 4 == 0 else 0.5
+        records += [NB101Record(table.hash(i), 108, cell.matrix, cell.ops,
+                                (Evaluation(current_epoch=108.0, validation_accuracy=acc + d),), 1000, 1.0)
+                    for d in (-0.01, 0.01)]                    # two repeats: the mean is what counts
+    path = write_records(tmp_path / "nb.tfrecord", records)
+    out = tmp_path / "out"
+    assert main(["corpus", "nasbench101", "--out", str(out), "--max-vertices", "4", "--nasbench-record", str(path),
+                 "--threshold", "0.9", "--vocab-models", "resnet18", "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    splits = json.loads((out / "splits.json").read_text())
+    good = {table.hash(i) for i in range(0, 40, 4)}
+    assert summary["records_kept"] == summary["cells_after_filter"] == summary["architectures"] == len(good)
+    assert set(splits["train"]) | set(splits["validation"]) == good

@@ -1,0 +1,168 @@
+"""Hub side of checkpoints: bundled names, local/Hub resolution, training record, model card, pushing.
+
+The push tests run the real ``huggingface_hub`` upload code with NO network: the Hub's HTTP is intercepted at the
+transport (``huggingface_hub.set_client_factory`` with an ``httpx2.MockTransport``) that answers like the Hub and
+records what would have been sent. The bundled-checkpoint test loads the real shipped files offline.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import huggingface_hub
+import pytest
+from huggingface_hub import ModelCard
+
+import arch_gpt
+from arch_gpt import hub
+from arch_gpt.errors import UserInputError
+from arch_gpt.hub import CardInfo, CheckpointNotFoundError, StageRecord
+from arch_gpt.modeling import TINY, ArchGPT, new_block_classifier
+from arch_gpt.tokenizer import LayerTokenizer
+from model_fixtures import fake_hub, tiny_architectures  # noqa: F401 (fixture)
+
+BUNDLED = hub.PRETRAINED_DIR / "arch-gpt-nasbench101"
+STAGE = StageRecord(stage="pretrain", command="python -m arch_gpt.training.pretrain --data_dir c --max_steps 9",
+                    data_dir="c", data_summary="12 windows", hyperparameters={"learning_rate": 1e-4},
+                    metrics={"next_layer_top1": 0.61234, "bigram_baseline_top1": 0.55125, "heldout_windows": 12})
+
+
+@pytest.fixture(scope="module")
+def archs():
+    return tiny_architectures()[:3]
+
+
+@pytest.fixture(scope="module")
+def gpt(archs):
+    model = ArchGPT.create(LayerTokenizer.build(archs), device="cpu", **TINY)
+    model.attach_block_classifier(new_block_classifier(model.tokenizer, ["BasicBlock", "Linear"], hidden_size=8))
+    model.stages.append(STAGE)
+    return model
+
+
+# ----------------------------------------------------------------------------- names and paths
+
+def test_pretrained_path_is_exported_lazily():
+    assert arch_gpt.pretrained_path is hub.pretrained_path
+
+
+def test_pretrained_path_unknown_name(tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match="not bundled|not a bundled"):
+        hub.pretrained_path("arch-gpt-imagenet")
+
+
+def test_pretrained_path_missing_files(monkeypatch, tmp_path):
+    monkeypatch.setattr(hub, "PRETRAINED_DIR", tmp_path)
+    with pytest.raises(CheckpointNotFoundError, match="missing"):
+        hub.pretrained_path("arch-gpt-nasbench101")
+
+
+def test_bundled_name_resolves_to_package_folder(monkeypatch, tmp_path, gpt):
+    monkeypatch.setattr(hub, "PRETRAINED_DIR", tmp_path)
+    gpt.save_pretrained(tmp_path / "arch-gpt-nasbench101")
+    assert hub.resolve_checkpoint("arch-gpt-nasbench101") == tmp_path / "arch-gpt-nasbench101"
+
+
+def test_local_folder_without_config_is_rejected(tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match="no config.json"):
+        hub.resolve_checkpoint(tmp_path)
+
+
+def test_path_like_name_that_does_not_exist_is_rejected(tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match="no such checkpoint"):
+        hub.resolve_checkpoint(tmp_path / "nope")
+
+
+def test_hub_id_resolves_through_the_hf_cache_offline(monkeypatch, tmp_path, gpt):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    repo = tmp_path / "models--me--tiny"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("b" * 40)
+    snapshot = gpt.save_pretrained(repo / "snapshots" / ("b" * 40))
+    assert hub.resolve_checkpoint("me/tiny", cache_dir=str(tmp_path)) == snapshot
+
+
+def test_uncached_hub_id_offline_fails_with_the_hf_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(huggingface_hub.errors.LocalEntryNotFoundError):
+        hub.resolve_checkpoint("someone/not-cached", cache_dir=str(tmp_path))
+
+
+# ----------------------------------------------------------------------------- record and card
+
+def test_training_record_round_trip(tmp_path):
+    hub.save_training_record(tmp_path, [STAGE])
+    assert hub.load_training_record(tmp_path) == [STAGE]
+
+
+def test_corrupt_training_record_is_a_user_error(tmp_path):
+    (tmp_path / hub.TRAINING_RECORD_FILE).write_text('{"stages": [{"stage": 1}]}')
+    with pytest.raises(UserInputError, match="stages"):
+        hub.load_training_record(tmp_path)
+
+
+def test_template_is_found_in_the_source_tree():
+    assert hub.template_path().parent.name == "model_cards"
+
+
+def test_card_has_metadata_metrics_commands_use_and_limits():
+    info = CardInfo(model_id="me/tiny", n_layer=4, n_head=4, n_embd=128, window=10, vocab_size=50,
+                    n_parameters=800000, corpus="nasbench101", block_labels=["Bottleneck"])
+    card = hub.render_model_card(info, [STAGE])
+    text = str(card)
+    assert card.data.license == "apache-2.0" and "neural-architecture-search" in card.data.tags
+    assert "| next_layer_top1 | 0.6123 |" in text and "| bigram_baseline_top1 | 0.5513 |" in text
+    assert "| heldout_windows | 12 |" in text and STAGE.command in text
+    assert "## Intended use" in text and "## Limitations" in text and "800,000" in text
+
+
+def test_saved_checkpoint_card_contains_metrics(gpt, tmp_path):
+    gpt.save_pretrained(tmp_path, model_id="me/tiny")
+    card = ModelCard.load(tmp_path / "README.md")
+    assert "0.6123" in card.text and card.data.model_name == "me/tiny"
+    assert ArchGPT.from_pretrained(tmp_path, device="cpu").stages == [STAGE]
+
+
+# ----------------------------------------------------------------------------- push (HTTP intercepted)
+
+def test_push_to_hub_uploads_the_whole_checkpoint_in_one_commit(gpt, fake_hub):
+    url = gpt.push_to_hub("me/tiny", token="hf_test_token")
+    assert url.endswith("a" * 40)
+    assert ("POST", "/api/repos/create") in fake_hub.requests
+    assert ("POST", "/api/models/me/tiny/commit/main") in fake_hub.requests
+    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md",
+            "arch_gpt_training.json", "block_classifier/config.json",
+            "block_classifier/model.safetensors"} <= set(fake_hub.committed)
+    assert b"me/tiny" in fake_hub.committed["README.md"] and b"0.6123" in fake_hub.committed["README.md"]
+    assert json.loads(fake_hub.committed["config.json"])["window"] == 10
+
+
+# ----------------------------------------------------------------------------- the bundled checkpoint
+
+@pytest.mark.skipif(not (BUNDLED / "config.json").is_file(), reason="bundled checkpoint not trained yet")
+def test_bundled_checkpoint_loads_offline_and_predicts_a_valid_resnet_layer():
+    script = (
+        "import arch_gpt, torch\n"
+        "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+        "from torchvision.models import resnet18\n"
+        "from arch_gpt.encoding import check_layer\n"
+        "from arch_gpt.modeling import ArchGPT\n"
+        "from arch_gpt.torch_io import from_module\n"
+        "gpt = ArchGPT.from_pretrained('arch-gpt-nasbench101', device='cpu')\n"
+        "c = gpt.model.config\n"
+        "assert (c.n_layer, c.n_head, c.window, gpt.window) == (4, 4, 10, 10), c\n"
+        "assert gpt.block_classifier is not None\n"
+        "path = arch_gpt.pretrained_path('arch-gpt-nasbench101')\n"
+        "assert type(AutoModelForCausalLM.from_pretrained(path)).__name__ == 'GPT2LMHeadModel'\n"
+        "AutoTokenizer.from_pretrained(path)\n"
+        "arch = from_module(resnet18(weights=None).eval(), input_size=(3, 32, 32))\n"
+        "(layer,) = gpt.predict_next_layers([arch], [12])\n"
+        "check_layer(layer)\n"
+        "assert layer.id == 13\n"
+        "print('OK', layer)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-2000:]

@@ -1,0 +1,61 @@
+"""Online fine-tune of the GPT on the best architectures so far, with a tiny untrained ArchGPT (nothing mocked)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from arch_gpt.errors import UserInputError
+from arch_gpt.modeling import TINY, ArchGPT
+from arch_gpt.search.online_finetune import OnlineFinetuner
+from arch_gpt.search.protocols import FitnessRecord
+from arch_gpt.search.spaces.macro import MacroSpace
+from arch_gpt.search.strategies.base import SearchState
+from arch_gpt.tokenizer import LayerTokenizer
+
+
+@pytest.fixture()
+def model_and_space():
+    space, rng = MacroSpace(), np.random.default_rng(0)
+    tokenizer = LayerTokenizer.build([space.to_architecture(space.sample(rng)) for _ in range(10)])
+    return ArchGPT.create(tokenizer, **TINY), space
+
+
+def state_with(keys_and_fitness) -> SearchState:
+    state = SearchState()
+    state.cache = {k: FitnessRecord(k, f) for k, f in keys_and_fitness}
+    return state
+
+
+def choice_loss(finetuner: OnlineFinetuner, keys) -> float:
+    contexts, allowed, targets = finetuner.examples(keys)
+    with torch.no_grad():
+        logits = finetuner.model.next_token_logits(contexts)
+    return float(sum(-torch.log_softmax(logits[i, a], 0)[t] for i, (a, t) in enumerate(zip(allowed, targets))))
+
+
+def test_steps_lower_the_loss_on_the_best_and_reset_restores(model_and_space):
+    model, space = model_and_space
+    tuner = OnlineFinetuner(model, space, steps=10, top_k=2, lr=1e-2)
+    state = state_with([("22222222", 93.0), ("22212220", 92.9), ("00000000", 85.0)])
+    before = choice_loss(tuner, ["22222222", "22212220"])
+    weights = {k: v.clone() for k, v in model.model.state_dict().items()}
+    tuner(state)
+    assert choice_loss(tuner, ["22222222", "22212220"]) < before
+    assert tuner.seconds > 0
+    tuner.reset()
+    assert all(torch.equal(weights[k], v) for k, v in model.model.state_dict().items())
+    assert tuner.seconds == 0
+
+
+def test_examples_cover_every_unit_with_a_choice(model_and_space):
+    model, space = model_and_space
+    contexts, allowed, targets = OnlineFinetuner(model, space).examples(["12121212"])
+    assert len(contexts) == 8 and all(len(c) <= model.window for c in contexts)
+    assert all(0 <= t < len(a) for a, t in zip(allowed, targets))
+
+
+def test_bad_settings_are_refused(model_and_space):
+    model, space = model_and_space
+    with pytest.raises(UserInputError, match="online fine-tune"):
+        OnlineFinetuner(model, space, steps=0)

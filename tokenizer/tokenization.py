@@ -1,0 +1,208 @@
+"""The layer tokenizer: a WordLevel vocabulary over layer tokens, saved as a stock ``PreTrainedTokenizerFast``.
+
+Token form: see :mod:`arch_gpt.tokenizer.layer_tokens` (re-exported here). Ids 0-4 are the special
+tokens ``[PAD] [BOS] [EOS] [UNK] [MASK]``; layer tokens follow by descending corpus frequency (ties in
+string order), so a vocabulary is reproducible. The saved folder (``tokenizer.json`` and
+``tokenizer_config.json``) loads with plain ``AutoTokenizer.from_pretrained(dir)``: it splits text on
+whitespace, maps each layer token to its id (unknown ones to ``[UNK]``) and wraps a sequence in
+``[BOS] ... [EOS]``, exactly as :meth:`LayerTokenizer.encode` does.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerFast
+
+from arch_gpt.encoding import Architecture, ArchitectureError, Layer, Size
+from arch_gpt.errors import UserInputError
+from arch_gpt.tokenizer.layer_tokens import (
+    NETWORK_INPUT_ID, TokenError, check_token, layer_tokens, token_to_layer, tokens_to_architecture,
+)
+
+SPECIAL_TOKENS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]", "[MASK]")
+PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN, MASK_TOKEN = SPECIAL_TOKENS
+
+__all__ = [
+    "SPECIAL_TOKENS", "NETWORK_INPUT_ID", "LayerTokenizer", "TokenError", "TokenizerFileError", "build_vocab",
+    "check_token", "count_tokens", "layer_tokens", "token_to_layer", "tokens_to_architecture",
+]
+
+
+class TokenizerFileError(UserInputError):
+    """A tokenizer folder that is missing files or lacks the special tokens."""
+
+
+def count_tokens(architectures: Iterable[Architecture]) -> Counter:
+    """How often each layer token occurs over ``architectures`` (mergeable across worker processes with ``+``)."""
+    counts: Counter = Counter()
+    for arch in architectures:
+        counts.update(layer_tokens(arch))
+    return counts
+
+
+def _hf_tokenizer(vocab: dict[str, int]) -> PreTrainedTokenizerFast:
+    """A stock fast tokenizer: WordLevel over ``vocab``, whitespace split, ``[BOS] $A [EOS]`` template."""
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK_TOKEN))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{BOS_TOKEN} $A {EOS_TOKEN}", pair=f"{BOS_TOKEN} $A {EOS_TOKEN} $B:1 {EOS_TOKEN}:1",
+        special_tokens=[(BOS_TOKEN, vocab[BOS_TOKEN]), (EOS_TOKEN, vocab[EOS_TOKEN])])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD_TOKEN, bos_token=BOS_TOKEN,
+                                   eos_token=EOS_TOKEN, unk_token=UNK_TOKEN, mask_token=MASK_TOKEN)
+
+
+class LayerTokenizer:
+    """Architectures <-> token ids. A thin wrapper around a stock ``PreTrainedTokenizerFast`` (at ``.hf``)."""
+
+    def __init__(self, hf: PreTrainedTokenizerFast):
+        self.hf = hf
+        self._vocab: dict[str, int] = hf.get_vocab()
+        missing = [t for t in SPECIAL_TOKENS if t not in self._vocab]
+        if missing:
+            raise TokenizerFileError(f"tokenizer vocabulary lacks the special tokens {', '.join(missing)}")
+        self._tokens: list[str | None] = [None] * (max(self._vocab.values()) + 1)
+        for token, i in self._vocab.items():
+            self._tokens[i] = token
+        (self.pad_token_id, self.bos_token_id, self.eos_token_id, self.unk_token_id,
+         self.mask_token_id) = (self._vocab[t] for t in SPECIAL_TOKENS)
+
+    # --- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_tokens(cls, tokens: Iterable[str]) -> "LayerTokenizer":
+        """A tokenizer whose vocabulary is the special tokens then ``tokens`` in the given order (duplicates dropped)."""
+        vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
+        for token in tokens:
+            if token not in vocab:
+                check_token(token)
+                vocab[token] = len(vocab)
+        return cls(_hf_tokenizer(vocab))
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int], min_frequency: int = 1) -> "LayerTokenizer":
+        """Vocabulary of the tokens counted at least ``min_frequency`` times, most frequent first."""
+        if min_frequency < 1:
+            raise UserInputError(f"min_frequency: must be >= 1, got {min_frequency}")
+        kept = sorted((t for t, n in counts.items() if n >= min_frequency), key=lambda t: (-counts[t], t))
+        return cls.from_tokens(kept)
+
+    @classmethod
+    def build(cls, architectures: Iterable[Architecture], min_frequency: int = 1) -> "LayerTokenizer":
+        """Build the vocabulary from any iterable of architectures (tokens rarer than ``min_frequency`` → [UNK])."""
+        return cls.from_counts(count_tokens(architectures), min_frequency)
+
+    # --- vocabulary ---------------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return len(self._vocab)
+
+    def __len__(self) -> int:
+        return len(self._vocab)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LayerTokenizer) and self._vocab == other._vocab
+
+    def __repr__(self) -> str:
+        return f"LayerTokenizer(vocab_size={self.vocab_size})"
+
+    def get_vocab(self) -> dict[str, int]:
+        """A copy of token → id, special tokens included."""
+        return dict(self._vocab)
+
+    @property
+    def layer_token_list(self) -> list[str]:
+        """The layer tokens of the vocabulary (no special tokens), in id order."""
+        return [t for t in self._tokens if t is not None and t not in SPECIAL_TOKENS]
+
+    def in_vocab(self, token: str) -> bool:
+        """Whether ``token`` has its own id (is not mapped to [UNK])."""
+        return token in self._vocab
+
+    def tokens_to_ids(self, tokens: Iterable[str]) -> list[int]:
+        """Ids of the tokens; unknown tokens give ``unk_token_id``."""
+        get, unk = self._vocab.get, self.unk_token_id
+        return [get(t, unk) for t in tokens]
+
+    def ids_to_tokens(self, ids: Iterable[int]) -> list[str]:
+        """Token strings of the ids; an id outside the vocabulary raises ArchitectureError (field 'ids')."""
+        out = []
+        for i in ids:
+            i = int(i)
+            token = self._tokens[i] if 0 <= i < len(self._tokens) else None
+            if token is None:
+                raise ArchitectureError(f"id {i} is not in the vocabulary (size {self.vocab_size})", field="ids")
+            out.append(token)
+        return out
+
+    # --- architectures ------------------------------------------------------------------------
+    def encode(self, arch: Architecture, add_special_tokens: bool = True) -> list[int]:
+        """Token ids of ``arch``: ``[BOS] layer... [EOS]`` (only the layers without special tokens)."""
+        ids = self.tokens_to_ids(layer_tokens(arch))
+        return [self.bos_token_id, *ids, self.eos_token_id] if add_special_tokens else ids
+
+    def decode(self, ids: Sequence[int], input_size: Size | int, name: str | None = None) -> Architecture:
+        """Rebuild an Architecture from ids by shape inference from ``input_size`` (H, W, C, as ``arch.input_size``).
+
+        A leading [BOS] is skipped, [PAD] is ignored and decoding stops at [EOS]; [UNK], [MASK] or a later
+        [BOS] cannot become a layer and raise ArchitectureError (field 'token').
+        """
+        tokens = []
+        for pos, token in enumerate(self.ids_to_tokens(ids)):
+            if token == EOS_TOKEN:
+                break
+            if token == PAD_TOKEN or (token == BOS_TOKEN and pos == 0):
+                continue
+            if token in SPECIAL_TOKENS:
+                raise ArchitectureError(f"{token} at position {pos} cannot be decoded to a layer", field="token")
+            tokens.append(token)
+        return tokens_to_architecture(tokens, input_size, name=name)
+
+    def token_to_layer(self, token: str, in_size: Size | int, layer_id: int, previous: Sequence[Layer] = (),
+                       network_input: Size | None = None, block: str | None = None) -> Layer:
+        """Same as the module function :func:`token_to_layer` (for callers holding only the tokenizer)."""
+        return token_to_layer(token, in_size, layer_id, previous, network_input, block)
+
+    # --- files ----------------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write ``tokenizer.json`` and ``tokenizer_config.json`` into ``directory``; each file replaced atomically."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=directory, prefix=".tokenizer-"))
+        try:
+            self.hf.save_pretrained(str(tmp))
+            for path in sorted(tmp.iterdir()):
+                os.replace(path, directory / path.name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs) -> "LayerTokenizer":
+        """Load a folder written by :meth:`save_pretrained` (or a checkpoint holding those files, or a Hub id).
+
+        ``kwargs`` (e.g. ``subfolder``, ``revision``) go to ``PreTrainedTokenizerFast.from_pretrained``.
+        """
+        path = Path(name_or_path)
+        if not path.is_dir() and (path.is_absolute() or path.exists() or str(name_or_path).startswith(".")):
+            raise TokenizerFileError(f"{path}: not a tokenizer folder")
+        if path.is_dir() and not (path / kwargs.get("subfolder", "") / "tokenizer.json").is_file():
+            raise TokenizerFileError(f"{path / kwargs.get('subfolder', '') / 'tokenizer.json'}: file not found "
+                                     "(not a tokenizer folder)")
+        try:
+            hf = PreTrainedTokenizerFast.from_pretrained(str(name_or_path), **kwargs)
+        except (OSError, ValueError) as err:
+            raise TokenizerFileError(f"{name_or_path}: cannot load the tokenizer ({err})") from None
+        try:
+            return cls(hf)
+        except TokenizerFileError as err:
+            raise TokenizerFileError(f"{name_or_path}: tokenizer.json: {err}") from None
+
+
+def build_vocab(architectures: Iterable[Architecture], min_frequency: int = 1) -> LayerTokenizer:
+    """Same as :meth:`LayerTokenizer.build`: a tokenizer whose vocabulary covers ``architectures``."""
+    return LayerTokenizer.build(architectures, min_frequency)

@@ -1,0 +1,96 @@
+"""Train the paper's block classifier (GPT-NAS §3.4) on a corpus folder's block labels and attach it to a checkpoint.
+
+Rows are (10-token window, next token) → block class of the next layer, from the torchvision corpus (``DIR/blocks``).
+Token embeddings start from the GPT's when the widths match (``--embed_dim`` unset). Single process::
+
+    python -m arch_gpt.training.block_classifier --model_name_or_path outputs/finetune \\
+        --data_dir corpora/torchvision --output_dir outputs/blocks --final_dir outputs/arch-gpt-nasbench101
+
+With accelerate::
+
+    accelerate launch --config_file training/accelerate/cpu.yaml -m arch_gpt.training.block_classifier \\
+        --model_name_or_path outputs/finetune --data_dir corpora/torchvision --output_dir outputs/blocks
+
+The result is a complete ArchGPT checkpoint (GPT, tokenizer, ``block_classifier/``, card with all stages).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from datasets import DatasetDict
+
+from arch_gpt.errors import UserInputError
+from arch_gpt.hub import StageRecord
+from arch_gpt.modeling import ArchGPT, new_block_classifier
+from arch_gpt.training.arguments import (
+    ArchGPTTrainingArguments, BlockClassifierArguments, CheckpointArguments, DataArguments,
+)
+from arch_gpt.training.corpus_loading import (
+    BLOCK_COLUMNS, block_label_names, corpus_summary, heldout_split, id_map, load_blocks, load_tokenizer, remap_ids,
+    subsample,
+)
+from arch_gpt.training.metrics import block_classifier_metrics
+from arch_gpt.training.stages import (
+    command_line, finish, hyperparameters, parse, reporter_metrics, take_push_target, train,
+)
+
+MODULE = "arch_gpt.training.block_classifier"
+
+
+def main(args: Sequence[str] | None = None) -> dict[str, float]:
+    """Parse ``args``, train the classifier, evaluate, save the checkpoint with it; returns the held-out metrics."""
+    (clf_args, data_args, ckpt_args, training_args), args = parse(
+        (BlockClassifierArguments, DataArguments, CheckpointArguments, ArchGPTTrainingArguments), args)
+    if not ckpt_args.model_name_or_path:
+        raise UserInputError("--model_name_or_path: required (the ArchGPT checkpoint the classifier belongs to)")
+    push = take_push_target(training_args)
+    gpt = ArchGPT.from_pretrained(ckpt_args.model_name_or_path, device="cpu")
+    blocks = load_blocks(data_args.data_dir)
+    labels = block_label_names(blocks)
+    table = id_map(load_tokenizer(data_args.data_dir), gpt.tokenizer)
+    heldout = heldout_split(blocks, data_args.heldout_split)
+    blocks = DatasetDict({
+        "train": subsample(remap_ids(blocks["train"], table, ("context_ids", "next_id")),
+                           data_args.max_train_windows, data_args.subsample_seed),
+        heldout: subsample(remap_ids(blocks[heldout], table, ("context_ids", "next_id")),
+                           data_args.max_eval_windows, data_args.subsample_seed + 1),
+    })
+    n_embd = gpt.model.config.n_embd
+    embed_dim = clf_args.embed_dim or n_embd
+    classifier = new_block_classifier(gpt.tokenizer, labels, window=gpt.window, embed_dim=embed_dim,
+                                      hidden_size=clf_args.hidden_size, num_hidden_layers=clf_args.num_hidden_layers,
+                                      dropout=clf_args.classifier_dropout, seed=training_args.seed)
+    if embed_dim == n_embd:
+        with torch.no_grad():
+            classifier.embed.weight.copy_(gpt.model.get_input_embeddings().weight)
+    trainer = train(classifier, training_args, blocks, "train", heldout, BLOCK_COLUMNS, data_args.loss_weighting)
+    metrics: dict[str, float] = {}
+    if trainer.is_world_process_zero():
+        train_data = blocks["train"].with_format("numpy")
+        train_count = (np.asarray(train_data["count"], dtype=np.float64) if "count" in train_data.column_names
+                       else np.ones(len(train_data)))
+        metrics = block_classifier_metrics(trainer.model, blocks[heldout],
+                                           np.asarray(train_data["labels"], dtype=np.int64), train_count,
+                                           training_args.per_device_eval_batch_size)
+        trainer.log_metrics(heldout, metrics)
+        trainer.log(reporter_metrics(metrics))
+        gpt.attach_block_classifier(trainer.model.cpu())
+        summary = corpus_summary(data_args.data_dir)
+        params = hyperparameters(training_args, trainer, {
+            "loss_weighting": data_args.loss_weighting, "embed_dim": embed_dim, "hidden_size": clf_args.hidden_size,
+            "num_hidden_layers": clf_args.num_hidden_layers, "dropout": clf_args.classifier_dropout,
+            "embeddings_from_gpt": embed_dim == n_embd, "start_checkpoint": ckpt_args.model_name_or_path})
+        gpt.stages.append(StageRecord(
+            stage="block_classifier", command=command_line(MODULE, args, trainer.state.global_step),
+            data_dir=data_args.data_dir,
+            data_summary=(f"{len(blocks['train'])} distinct training rows, {len(blocks[heldout])} held-out "
+                          f"('{heldout}'), {len(labels)} block classes" + (f"; {summary}" if summary else "")),
+            hyperparameters=params, metrics=metrics))
+        finish(gpt, ckpt_args, training_args, push)
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

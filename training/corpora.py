@@ -1,0 +1,170 @@
+"""The two corpora of GPT-NAS (§4.2) built end to end: NAS-Bench-101 networks (pre-training) and the 36
+torchvision architectures of Table 2 (fine-tuning), each written as a corpus folder (see :mod:`.data`).
+
+The NAS-Bench-101 build's vocabulary covers both corpora (the torchvision architectures are traced and
+counted too), so a model pre-trained on it can be fine-tuned on a torchvision corpus built with
+``tokenizer=<nasbench101 corpus>/tokenizer``, which keeps the token ids identical.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from arch_gpt.encoding import atomic_write_text
+from arch_gpt.tokenizer.tokenization import LayerTokenizer
+from arch_gpt.torch_io import BLOCK_CLASSES
+from arch_gpt.training.data import WINDOW, CorpusError, build_datasets, check_output, save_corpus
+from arch_gpt.training.sequences import TokenSequences, tokenize_architectures, tokenize_nasbench101
+from arch_gpt.zoo.torchvision_models import family_of, iter_table2_architectures, list_table2_models
+
+
+@dataclass
+class NasBench101CorpusConfig:
+    """Options of ``arch-gpt corpus nasbench101`` (defaults: the whole space, 10% of cells held out)."""
+    out: Path
+    nasbench_record: Path | None = None      # official .tfrecord: keep cells with mean val. acc ≥ threshold
+    threshold: float = 0.90
+    max_archs: int | None = None              # random subsample of this many cells (seeded)
+    seed: int = 0
+    max_vertices: int = 7
+    validation_fraction: float = 0.1
+    vocab_models: tuple[str, ...] = field(default_factory=lambda: tuple(list_table2_models()))
+    input_size: int = 32                      # input of the traced torchvision models (vocabulary)
+    cell_cache: Path | None = None            # enumeration cache (default ~/.cache/arch-gpt/)
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)   # tokenizing processes
+    overwrite: bool = False
+    progress: bool = True
+
+
+@dataclass
+class TorchvisionCorpusConfig:
+    """Options of ``arch-gpt corpus torchvision`` (default: all 36 Table-2 models at 32×32)."""
+    out: Path
+    input_size: int = 32
+    models: tuple[str, ...] = field(default_factory=lambda: tuple(list_table2_models()))
+    seed: int = 0
+    validation_fraction: float = 0.1
+    tokenizer: Path | None = None             # reuse this vocabulary (e.g. the NAS-Bench-101 corpus's)
+    overwrite: bool = False
+    progress: bool = True
+
+
+def _label_names(seqs: TokenSequences) -> list[str]:
+    """The torchvision block classes (fixed order, so class indices agree across corpora), then any others."""
+    return list(BLOCK_CLASSES) + sorted(set(seqs.block_names) - set(BLOCK_CLASSES))
+
+
+def _jsonable(config) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+            for k, v in asdict(config).items() if k not in ("out", "progress", "overwrite")}
+
+
+def _finish(seqs: TokenSequences, tokenizer: LayerTokenizer, config, summary: dict, started: float) -> dict:
+    """Remap to tokenizer ids, window, deduplicate, write the folder; returns the summary written."""
+    remapped, unknown = seqs.remap(tokenizer.get_vocab(), tokenizer.unk_token_id, _label_names(seqs))
+    if unknown:
+        print(f"warning: {unknown} layers are not in the tokenizer's vocabulary and became [UNK]", file=sys.stderr)
+    data = build_datasets(remapped, tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
+                          config.validation_fraction, np.random.default_rng([config.seed, 1]),
+                          progress=config.progress)
+    stats = dict(data.stats)
+    split_names = stats.pop("split_names")
+    summary.update(
+        architectures=len(seqs), layers=int(seqs.lengths.sum()), window=WINDOW, **stats,
+        vocab_size=tokenizer.vocab_size, unknown_layers=unknown, label_names=remapped.block_names,
+        options=_jsonable(config))
+    summary["build_seconds"] = round(time.perf_counter() - started, 2)
+
+    def write_splits(folder: Path) -> None:
+        atomic_write_text(folder / "splits.json", json.dumps(split_names, indent=0) + "\n")
+
+    save_corpus(config.out, data, tokenizer, summary, extra=write_splits, progress=config.progress)
+    return summary
+
+
+def _check_models(names: tuple[str, ...], option: str, input_size: int) -> Counter:
+    """Family counts of ``names``; unknown or repeated names and bad input sizes fail before any work."""
+    if not names:
+        raise CorpusError(f"{option}: no model given")
+    repeated = sorted(n for n, k in Counter(names).items() if k > 1)
+    if repeated:
+        raise CorpusError(f"{option}: model(s) given twice: {', '.join(repeated)}")
+    if not isinstance(input_size, int) or input_size < 16:
+        raise CorpusError(f"--input-size: must be an integer >= 16, got {input_size!r}")
+    return Counter(family_of(name) for name in names)
+
+
+def _check_options(config) -> None:
+    """Option errors fail before any enumeration or tracing."""
+    check_output(config.out, config.overwrite)
+    if not 0.0 <= config.validation_fraction < 1.0:
+        raise CorpusError(f"--validation-fraction (validation_fraction): must be in [0, 1), "
+                          f"got {config.validation_fraction}")
+    if getattr(config, "max_archs", None) is not None and config.max_archs < 1:
+        raise CorpusError(f"--max-archs: must be a positive integer, got {config.max_archs}")
+    if not 0.0 <= getattr(config, "threshold", 0.0) <= 1.0:
+        raise CorpusError(f"--threshold: must be in [0, 1], got {config.threshold}")
+
+
+def _select_cells(table, config: NasBench101CorpusConfig, summary: dict, rng: np.random.Generator) -> np.ndarray:
+    candidates = np.arange(len(table))
+    if config.nasbench_record is not None:
+        from arch_gpt.zoo.nasbench_records import filter_by_validation, read_records
+
+        kept = filter_by_validation(read_records(config.nasbench_record), threshold=config.threshold)
+        candidates = np.flatnonzero(np.array([h in kept for h in table.hex_hashes()], dtype=bool))
+        summary.update(records_kept=len(kept), cells_after_filter=int(len(candidates)))
+    if config.max_archs is not None and config.max_archs < len(candidates):
+        candidates = np.sort(rng.choice(candidates, size=config.max_archs, replace=False))
+    if not len(candidates):
+        raise CorpusError("no NAS-Bench-101 cell is left after filtering (check --nasbench-record / --threshold)")
+    return candidates
+
+
+def build_nasbench101_corpus(config: NasBench101CorpusConfig) -> dict:
+    """Enumerate (or load) the cells, select, expand, tokenize, window and write the corpus; returns the summary."""
+    from arch_gpt.zoo.nasbench101 import MAX_VERTICES, enumerate_table, load_cells
+
+    started = time.perf_counter()
+    _check_options(config)
+    if not 2 <= config.max_vertices <= MAX_VERTICES:
+        raise CorpusError(f"--max-vertices: must be between 2 and {MAX_VERTICES}, got {config.max_vertices}")
+    _check_models(config.vocab_models, "--vocab-models", config.input_size)
+    vocab_seqs = tokenize_architectures(iter_table2_architectures(list(config.vocab_models), config.input_size),
+                                        progress=config.progress, desc="tracing torchvision models (vocabulary)")
+    if config.max_vertices == MAX_VERTICES:
+        table = load_cells(config.cell_cache, progress=config.progress)
+    else:
+        table = enumerate_table(max_vertices=config.max_vertices, progress=config.progress)
+    summary: dict = {"corpus": "nasbench101", "enumerated_cells": len(table),
+                     "cells_by_vertices": {str(k): v for k, v in table.counts_by_vertices().items()}}
+    rng = np.random.default_rng([config.seed, 0])
+    chosen = _select_cells(table, config, summary, rng)
+    seqs = tokenize_nasbench101(table, chosen, workers=config.workers, progress=config.progress)
+    counts = Counter(seqs.token_counts()) + Counter(vocab_seqs.token_counts())
+    tokenizer = LayerTokenizer.from_counts(counts)
+    summary["vocab_models"] = list(config.vocab_models)
+    return _finish(seqs, tokenizer, config, summary, started)
+
+
+def build_torchvision_corpus(config: TorchvisionCorpusConfig) -> dict:
+    """Trace the Table-2 models, tokenize, window and write the fine-tuning corpus; returns the summary."""
+    started = time.perf_counter()
+    _check_options(config)
+    families = _check_models(config.models, "--models", config.input_size)
+    tokenizer = LayerTokenizer.from_pretrained(config.tokenizer) if config.tokenizer is not None else None
+    seqs = tokenize_architectures(iter_table2_architectures(list(config.models), config.input_size),
+                                  progress=config.progress, desc="tracing torchvision models")
+    if tokenizer is None:
+        tokenizer = LayerTokenizer.from_counts(seqs.token_counts())
+    summary = {"corpus": "torchvision", "models": list(config.models), "families": dict(families),
+               "input_size": config.input_size,
+               "tokenizer_source": str(config.tokenizer) if config.tokenizer is not None else "built"}
+    return _finish(seqs, tokenizer, config, summary, started)

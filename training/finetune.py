@@ -1,0 +1,67 @@
+"""Fine-tune a pre-trained ArchGPT on another corpus folder, e.g. the 36 torchvision architectures (GPT-NAS §4.3).
+
+Tokens of the new corpus that the checkpoint has never seen are appended to its vocabulary (existing ids kept,
+embeddings resized); the corpus's ids are re-mapped by token string. Single process::
+
+    python -m arch_gpt.training.finetune --model_name_or_path outputs/pretrain --data_dir corpora/torchvision \\
+        --output_dir outputs/finetune --num_train_epochs 300
+
+With accelerate::
+
+    accelerate launch --config_file training/accelerate/cpu.yaml -m arch_gpt.training.finetune \\
+        --model_name_or_path outputs/pretrain --data_dir corpora/torchvision --output_dir outputs/finetune
+
+All ``TrainingArguments`` flags apply (paper defaults: Adam(W), lr 1e-4, batch 128, 300 epochs). The checkpoint's
+training record keeps the earlier stages, so the final model card lists every command.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from arch_gpt.errors import UserInputError
+from arch_gpt.modeling import ArchGPT
+from arch_gpt.tokenizer import LayerTokenizer
+from arch_gpt.training.arguments import ArchGPTTrainingArguments, CheckpointArguments, DataArguments
+from arch_gpt.training.corpus_loading import extend_tokenizer, id_map, load_tokenizer, load_windows, remap_ids
+from arch_gpt.training.stages import gpt_stage, parse
+
+MODULE = "arch_gpt.training.finetune"
+logger = logging.getLogger(__name__)
+
+
+def with_corpus_vocabulary(gpt: ArchGPT, corpus_tokenizer: LayerTokenizer) -> ArchGPT:
+    """``gpt`` with the corpus tokens it lacks added to tokenizer and embeddings (block classifier dropped if so)."""
+    tokenizer = extend_tokenizer(gpt.tokenizer, corpus_tokenizer)
+    if tokenizer is gpt.tokenizer:
+        return gpt
+    logger.info("adding %d new tokens to the vocabulary", tokenizer.vocab_size - gpt.tokenizer.vocab_size)
+    gpt.model.resize_token_embeddings(tokenizer.vocab_size)
+    gpt.model.config.vocab_size = tokenizer.vocab_size
+    if gpt.block_classifier is not None:
+        logger.warning("the vocabulary grew: the old block classifier no longer fits and is dropped; retrain it")
+    return ArchGPT(gpt.model, tokenizer, None, gpt.stages, device=gpt.device)
+
+
+def main(args: Sequence[str] | None = None) -> dict[str, float]:
+    """Parse ``args``, fine-tune the checkpoint, evaluate, save; returns the held-out metrics."""
+    (data_args, ckpt_args, training_args), args = parse(
+        (DataArguments, CheckpointArguments, ArchGPTTrainingArguments), args)
+    if not ckpt_args.model_name_or_path:
+        raise UserInputError("--model_name_or_path: required (the pre-trained checkpoint to fine-tune)")
+    corpus_tokenizer = load_tokenizer(data_args.data_dir)
+    gpt = with_corpus_vocabulary(ArchGPT.from_pretrained(ckpt_args.model_name_or_path, device="cpu"),
+                                 corpus_tokenizer)
+    windows = load_windows(data_args.data_dir)
+    table = id_map(corpus_tokenizer, gpt.tokenizer)
+    for split in list(windows):
+        windows[split] = remap_ids(windows[split], table, ("input_ids", "labels"))
+    corpus = getattr(gpt.model.config, "corpus", "") or ""
+    gpt.model.config.corpus = f"{corpus} + {Path(data_args.data_dir).name}".strip(" +")
+    extra = {"start_checkpoint": ckpt_args.model_name_or_path, "vocab_size": gpt.tokenizer.vocab_size}
+    return gpt_stage(gpt, "finetune", MODULE, args, data_args, ckpt_args, training_args, windows, extra)
+
+
+if __name__ == "__main__":
+    main()

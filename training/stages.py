@@ -1,0 +1,180 @@
+"""The flow shared by the three training entry points: parse arguments, run the ``Trainer`` (with resume),
+evaluate on the held-out split, record the stage in the checkpoint, save it with its model card, push it.
+
+Pushing is done once, at the end, with ``ArchGPT.push_to_hub`` (model + tokenizer + block classifier + card), so the
+Trainer's own per-checkpoint pushing is switched off; ``--push_to_hub --hub_model_id user/repo`` still select it.
+"""
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from datasets import DatasetDict
+from transformers import HfArgumentParser, PreTrainedModel, default_data_collator
+from transformers.trainer_utils import get_last_checkpoint
+
+from arch_gpt.errors import UserInputError
+from arch_gpt.hub import StageRecord
+from arch_gpt.modeling import ArchGPT
+from arch_gpt.training.arguments import ArchGPTTrainingArguments, CheckpointArguments, DataArguments
+from arch_gpt.training.corpus_loading import (
+    WINDOW_COLUMNS, corpus_summary, heldout_split, select_columns, subsample,
+)
+from arch_gpt.training.metrics import Baselines, next_layer_metrics, next_token_arrays
+from arch_gpt.training.weighted_trainer import TimeBudgetCallback, WeightedLossTrainer
+
+logger = logging.getLogger(__name__)
+
+
+def parse(types: tuple[type, ...], args: Sequence[str] | None):
+    """Parse ``args`` (default ``sys.argv[1:]``) into the dataclasses; also returns the argument list used."""
+    args = list(sys.argv[1:] if args is None else args)
+    return HfArgumentParser(types).parse_args_into_dataclasses(args), args
+
+
+_SECRET_OPTIONS = ("--hub_token",)
+_REPLAYED_AS_MAX_STEPS = ("--max_train_minutes", "--resume_from_checkpoint")
+
+
+def _without(args: Sequence[str], options: Sequence[str]) -> list[str]:
+    """``args`` minus the given options and their values (``--opt value`` and ``--opt=value`` forms)."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg.split("=")[0] in options:
+            skip = "=" not in arg
+            continue
+        kept.append(arg)
+    return kept
+
+
+def command_line(module: str, args: Sequence[str], steps_done: int | None = None) -> str:
+    """The command that reproduces this run, without secrets (``--hub_token``). With ``steps_done``, a time budget
+    or a resume becomes the plain ``--max_steps steps_done`` run it amounts to (exact with a constant lr schedule)."""
+    args = _without(args, _SECRET_OPTIONS)
+    if steps_done is not None and any(a.split("=")[0] in _REPLAYED_AS_MAX_STEPS for a in args):
+        args = [*_without(args, (*_REPLAYED_AS_MAX_STEPS, "--max_steps")), "--max_steps", str(steps_done)]
+    return f"python -m {module} {shlex.join(args)}".strip()
+
+
+@dataclass
+class PushTarget:
+    """Where the finished checkpoint is pushed (taken from the Trainer arguments, which then stop pushing)."""
+    repo_id: str | None
+    token: str | None
+    private: bool | None
+
+
+def take_push_target(training_args: ArchGPTTrainingArguments) -> PushTarget:
+    """Move ``--push_to_hub/--hub_model_id`` out of the Trainer arguments (we push the full checkpoint ourselves)."""
+    if not training_args.push_to_hub:
+        return PushTarget(None, None, None)
+    if not training_args.hub_model_id:
+        raise UserInputError("--hub_model_id: required with --push_to_hub (e.g. user/arch-gpt)")
+    target = PushTarget(training_args.hub_model_id, training_args.hub_token, training_args.hub_private_repo)
+    training_args.push_to_hub = False
+    return target
+
+
+def resume_checkpoint(training_args: ArchGPTTrainingArguments) -> str | None:
+    """The Trainer checkpoint to resume from: a folder, or 'last' = newest ``checkpoint-*`` in output_dir."""
+    value = training_args.resume_from_checkpoint
+    if value is None:
+        return None
+    if value == "last":
+        last = get_last_checkpoint(training_args.output_dir) if Path(training_args.output_dir).is_dir() else None
+        if last is None:
+            raise UserInputError(f"--resume_from_checkpoint last: no checkpoint-* folder in {training_args.output_dir}")
+        return last
+    if not Path(value).is_dir():
+        raise UserInputError(f"--resume_from_checkpoint: {value}: no such checkpoint folder")
+    return value
+
+
+def train(model: PreTrainedModel, training_args: ArchGPTTrainingArguments, splits: DatasetDict, train_split: str,
+          eval_split: str, columns: Sequence[str], loss_weighting: str) -> WeightedLossTrainer:
+    """Run the count-weighted ``Trainer`` on the given splits (resuming when asked); returns the trainer."""
+    if training_args.eval_strategy != "no" and len(splits[eval_split]) == 0:
+        training_args.eval_strategy = "no"
+    callbacks = [TimeBudgetCallback(training_args.max_train_minutes)] if training_args.max_train_minutes else []
+    trainer = WeightedLossTrainer(
+        model=model, args=training_args, train_dataset=select_columns(splits[train_split], columns),
+        eval_dataset=select_columns(splits[eval_split], columns), data_collator=default_data_collator,
+        loss_weighting=loss_weighting, callbacks=callbacks,
+    )
+    result = trainer.train(resume_from_checkpoint=resume_checkpoint(training_args))
+    trainer.log_metrics("train", result.metrics)
+    return trainer
+
+
+def reporter_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """Held-out metrics named ``heldout_*`` for the Trainer's reporters (tensorboard, wandb, ...)."""
+    return {k if k.startswith("heldout") else f"heldout_{k}": float(v) for k, v in metrics.items()}
+
+
+def hyperparameters(training_args: ArchGPTTrainingArguments, trainer: WeightedLossTrainer,
+                    extra: dict[str, Any]) -> dict[str, Any]:
+    """The settings that define a run, for the model card."""
+    a = training_args
+    precision = "bf16" if a.bf16 else ("fp16" if a.fp16 else "fp32")
+    return {
+        "optimizer": str(getattr(a.optim, "value", a.optim)), "learning_rate": a.learning_rate,
+        "lr_scheduler": str(getattr(a.lr_scheduler_type, "value", a.lr_scheduler_type)),
+        "weight_decay": a.weight_decay,
+        "batch_size": a.per_device_train_batch_size * max(1, a.world_size) * a.gradient_accumulation_steps,
+        "epochs": a.num_train_epochs, "max_steps": a.max_steps, "steps_done": trainer.state.global_step,
+        "max_train_minutes": a.max_train_minutes, "seed": a.seed, "precision": precision, **extra,
+    }
+
+
+def gpt_stage(gpt: ArchGPT, stage: str, module: str, args: Sequence[str], data_args: DataArguments,
+              ckpt_args: CheckpointArguments, training_args: ArchGPTTrainingArguments,
+              windows: DatasetDict, extra: dict[str, Any]) -> dict[str, float]:
+    """Train ``gpt.model`` on the windows, evaluate vs the baselines, record the stage and save (and push)."""
+    push = take_push_target(training_args)
+    heldout = heldout_split(windows, data_args.heldout_split)
+    if "train" not in windows:
+        raise UserInputError(f"{data_args.data_dir}: the corpus has no 'train' split")
+    windows = DatasetDict({
+        "train": subsample(windows["train"], data_args.max_train_windows, data_args.subsample_seed),
+        heldout: subsample(windows[heldout], data_args.max_eval_windows, data_args.subsample_seed + 1),
+    })
+    trainer = train(gpt.model, training_args, windows, "train", heldout, WINDOW_COLUMNS, data_args.loss_weighting)
+    gpt.model = trainer.model.eval()
+    gpt.device = next(gpt.model.parameters()).device
+    metrics: dict[str, float | int] = {}
+    if trainer.is_world_process_zero():
+        train_arrays, heldout_arrays = next_token_arrays(windows["train"]), next_token_arrays(windows[heldout])
+        metrics = next_layer_metrics(gpt.model, heldout_arrays, training_args.per_device_eval_batch_size)
+        metrics.update(Baselines.fit(train_arrays, gpt.tokenizer.vocab_size).metrics(heldout_arrays))
+        metrics["heldout_windows"] = int(len(heldout_arrays.count))
+        metrics["heldout_window_occurrences"] = int(heldout_arrays.count.sum())
+        trainer.log_metrics(heldout, metrics)
+        trainer.log(reporter_metrics(metrics))
+        summary = corpus_summary(data_args.data_dir)
+        data_line = (f"{len(windows['train'])} distinct training windows, {len(windows[heldout])} held-out "
+                     f"('{heldout}' split, architectures not in train)" + (f"; {summary}" if summary else ""))
+        params = hyperparameters(training_args, trainer, {"loss_weighting": data_args.loss_weighting, **extra})
+        gpt.stages.append(StageRecord(stage=stage, command=command_line(module, args, trainer.state.global_step),
+                                      data_dir=data_args.data_dir,
+                                      data_summary=data_line, hyperparameters=params, metrics=metrics))
+        finish(gpt, ckpt_args, training_args, push)
+    return metrics
+
+
+def finish(gpt: ArchGPT, ckpt_args: CheckpointArguments, training_args: ArchGPTTrainingArguments,
+           push: PushTarget) -> Path:
+    """Save the finished checkpoint (model card included) and push it when asked."""
+    folder = Path(ckpt_args.final_dir or training_args.output_dir)
+    gpt.save_pretrained(folder, model_id=ckpt_args.model_id or push.repo_id or folder.name)
+    logger.info("saved ArchGPT checkpoint to %s", folder)
+    if push.repo_id:
+        url = gpt.push_to_hub(push.repo_id, token=push.token, private=push.private)
+        logger.info("pushed to %s", url)
+    return folder
