@@ -4,7 +4,6 @@ Sizes are ``(H, W, C)``; padding is ``(left, right, top, bottom)`` as in ``torch
 """
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -13,21 +12,19 @@ if TYPE_CHECKING:  # pragma: no cover
 # ``other`` layers whose output has the input's size.
 SHAPE_PRESERVING = frozenset({
     "BN", "ReLU", "ReLU6", "SiLU", "Sigmoid", "Hardswish", "Hardsigmoid", "GELU", "Tanh", "LeakyReLU",
-    "Dropout", "StochasticDepth", "Identity", "Add", "Mul", "ChannelShuffle",
+    "Dropout", "StochasticDepth", "Identity", "Zero", "Add", "Mul", "ChannelShuffle",
 })
 
 
 def _spatial(n: int, k: int, s: int, pad: int, d: int, ceil_mode: bool = False) -> int:
     """PyTorch's size formula along one axis; ``pad`` is the total padding on that axis."""
     span = n + pad - d * (k - 1) - 1
-    if span < 0:
-        return 0
     if not ceil_mode:
-        return span // s + 1
-    out = math.ceil(span / s) + 1
-    if (out - 1) * s >= n + pad // 2:  # PyTorch: the last window must start inside the input or left padding
+        return span // s + 1 if span >= 0 else 0
+    out = (span + s - 1) // s + 1  # PyTorch's ceil-mode formula (a window may hang over the end)
+    if out > 0 and (out - 1) * s >= n + pad // 2:  # the last window must start inside the input or left padding
         out -= 1
-    return out
+    return max(out, 0)
 
 
 def conv_out_hw(in_hw: tuple[int, int], kernel, stride, padding, dilation: int = 1,
