@@ -69,6 +69,33 @@ def test_vocabulary_covers_torchvision_models(nb_dir):
         assert all(tok.in_vocab(t) for t in layer_tokens(trace_table2_model(name)))
 
 
+def test_vocabulary_covers_tabular_spaces_after_the_counted_tokens(nb_dir):
+    """NB201's none/skip/avg-pool and Macro's expansion-3 layers get ids, appended so counted ids never move."""
+    summary = json.loads((nb_dir / "summary.json").read_text())
+    tok = LayerTokenizer.from_pretrained(nb_dir / "tokenizer")
+    assert summary["vocab_spaces"] == ["nasbench201", "nasbench-macro"]
+    for token in ("other:Zero", "other:Identity", "pool:Avg:k3x3:s1x1:p1-1-1-1:d1:b0",
+                  "conv:k1x1:s1x1:p0-0-0-0:d1:g1:b0:r3"):
+        assert tok.in_vocab(token)
+    assert tok.get_vocab()["other:Zero"] >= summary["vocab_counted"]
+    assert tok.layer_token_list[:summary["vocab_counted"]] == LayerTokenizer.from_counts(
+        _counted_tokens(nb_dir)).layer_token_list
+
+
+def _counted_tokens(nb_dir) -> dict[str, int]:
+    """Token counts of the corpus's own architectures plus the vocabulary models (what the vocabulary counts)."""
+    from collections import Counter
+    tok = LayerTokenizer.from_pretrained(nb_dir / "tokenizer")
+    lm = load_from_disk(str(nb_dir / "lm"))
+    counts: Counter = Counter()
+    for split in ("train", "validation"):
+        for row, n in zip(lm[split]["input_ids"], lm[split]["count"]):
+            counts[tok.ids_to_tokens([row[-1]])[0]] += n
+    for name in MODELS.split(","):
+        counts.update(layer_tokens(trace_table2_model(name)))
+    return {t: n for t, n in counts.items() if t not in ("[EOS]",)}
+
+
 def test_torchvision_corpus_reuses_tokenizer(nb_dir, tv_dir):
     summary = json.loads((tv_dir / "summary.json").read_text())
     assert summary["corpus"] == "torchvision" and summary["architectures"] == 3
@@ -111,6 +138,7 @@ def test_builds_are_reproducible(tv_dir, nb_dir):
     (["nasbench101", "--max-vertices", "3", "--validation-fraction", "1.5"], "validation_fraction"),
     (["nasbench101", "--max-vertices", "3", "--vocab-models", "resnet18,vgg11"], "vgg11"),
     (["nasbench101", "--max-vertices", "3", "--threshold", "1.5"], "--threshold"),
+    (["nasbench101", "--max-vertices", "3", "--vocab-models", "resnet18", "--vocab-spaces", "darts"], "darts"),
     (["nasbench101", "--max-vertices", "3", "--workers", "0"], "--workers"),
     (["nasbench101", "--max-vertices", "3", "--vocab-models", "resnet18", "--nasbench-record", "/no/such.tfrecord"],
      "such.tfrecord"),

@@ -24,6 +24,8 @@ from arch_gpt.training.data import WINDOW, CorpusError, build_datasets, check_ou
 from arch_gpt.training.sequences import TokenSequences, tokenize_architectures, tokenize_nasbench101
 from arch_gpt.zoo.torchvision_models import family_of, iter_table2_architectures, list_table2_models
 
+VOCAB_SPACES = ("nasbench201", "nasbench-macro")  # tabular spaces whose layers the vocabulary covers
+
 
 @dataclass
 class NasBench101CorpusConfig:
@@ -36,6 +38,7 @@ class NasBench101CorpusConfig:
     max_vertices: int = 7
     validation_fraction: float = 0.1
     vocab_models: tuple[str, ...] = field(default_factory=lambda: tuple(list_table2_models()))
+    vocab_spaces: tuple[str, ...] = VOCAB_SPACES  # tabular spaces whose layers get ids too (appended, untrained)
     input_size: int = 32                      # input of the traced torchvision models (vocabulary)
     cell_cache: Path | None = None            # enumeration cache (default ~/.cache/arch-gpt/)
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)   # tokenizing processes
@@ -54,6 +57,27 @@ class TorchvisionCorpusConfig:
     tokenizer: Path | None = None             # reuse this vocabulary (e.g. the NAS-Bench-101 corpus's)
     overwrite: bool = False
     progress: bool = True
+
+
+def space_vocabulary_tokens(spaces: tuple[str, ...] = VOCAB_SPACES) -> list[str]:
+    """Every layer token of the tabular spaces (each choice repeated over all units, CIFAR-10 and -100 heads),
+    in first-seen order. Appended after the counted vocabulary, so existing ids never move and a model
+    pre-trained on NAS-Bench-101 can still choose, and learn online, the ops NAS-Bench-101 lacks (none, skip, avg)."""
+    from arch_gpt.tokenizer.tokenization import layer_tokens
+    from arch_gpt.zoo import macro, nasbench201
+
+    builders = {"nasbench201": lambda c, n: nasbench201.expand([c] * len(nasbench201.EDGES), num_classes=n),
+                "nasbench-macro": lambda c, n: macro.expand(c * macro.LENGTH, num_classes=n)}
+    choices = {"nasbench201": nasbench201.OPS, "nasbench-macro": macro.CHOICES}
+    unknown = sorted(set(spaces) - set(builders))
+    if unknown:
+        raise CorpusError(f"--vocab-spaces: unknown space(s) {unknown}; choose from {sorted(builders)}")
+    tokens: dict[str, None] = {}
+    for space in spaces:
+        for choice in choices[space]:
+            for num_classes in (10, 100):
+                tokens.update(dict.fromkeys(layer_tokens(builders[space](choice, num_classes).architecture)))
+    return list(tokens)
 
 
 def _label_names(seqs: TokenSequences) -> list[str]:
@@ -137,6 +161,7 @@ def build_nasbench101_corpus(config: NasBench101CorpusConfig) -> dict:
     if not 2 <= config.max_vertices <= MAX_VERTICES:
         raise CorpusError(f"--max-vertices: must be between 2 and {MAX_VERTICES}, got {config.max_vertices}")
     _check_models(config.vocab_models, "--vocab-models", config.input_size)
+    space_tokens = space_vocabulary_tokens(tuple(config.vocab_spaces))
     vocab_seqs = tokenize_architectures(iter_table2_architectures(list(config.vocab_models), config.input_size),
                                         progress=config.progress, desc="tracing torchvision models (vocabulary)")
     if config.max_vertices == MAX_VERTICES:
@@ -149,8 +174,11 @@ def build_nasbench101_corpus(config: NasBench101CorpusConfig) -> dict:
     chosen = _select_cells(table, config, summary, rng)
     seqs = tokenize_nasbench101(table, chosen, workers=config.workers, progress=config.progress)
     counts = Counter(seqs.token_counts()) + Counter(vocab_seqs.token_counts())
-    tokenizer = LayerTokenizer.from_counts(counts)
+    counted = LayerTokenizer.from_counts(counts).layer_token_list
+    tokenizer = LayerTokenizer.from_tokens(counted + space_tokens)
     summary["vocab_models"] = list(config.vocab_models)
+    summary["vocab_spaces"] = list(config.vocab_spaces)
+    summary["vocab_counted"] = len(counted)
     return _finish(seqs, tokenizer, config, summary, started)
 
 

@@ -49,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="enumerate cells of at most V vertices (default: 7, the full space, cached)")
     nb.add_argument("--vocab-models", type=_names, default=None, metavar="A,B,C",
                     help="torchvision models whose layers the vocabulary also covers (default: all 36)")
+    nb.add_argument("--vocab-spaces", type=_names, default=None, metavar="A,B",
+                    help="tabular spaces whose layers get token ids too, appended after the counted vocabulary "
+                         "(default: nasbench201,nasbench-macro; '' for none)")
     nb.add_argument("--workers", type=int, default=None, help="tokenizing processes (default: one per CPU)")
     nb.set_defaults(func=run_nasbench101)
 
@@ -82,6 +85,8 @@ def run_nasbench101(args: argparse.Namespace) -> int:
         config.workers = args.workers
     if args.vocab_models is not None:
         config.vocab_models = args.vocab_models
+    if args.vocab_spaces is not None:
+        config.vocab_spaces = args.vocab_spaces
     return _report(build_nasbench101_corpus(config))
 
 
