@@ -34,6 +34,7 @@ class OnlineFinetuner:
         """Restore the initial weights and a fresh optimizer (call before every run)."""
         self.model.model.load_state_dict(self._initial)
         self.model.model.eval()
+        self.model.version += 1
         self.optimizer = torch.optim.AdamW(self.model.model.parameters(), lr=self.lr)
         self.seconds = 0.0
 
@@ -74,4 +75,5 @@ class OnlineFinetuner:
                 self.optimizer.zero_grad()
                 loss.backward()
                 self.optimizer.step()
+            self.model.version += 1
         self.seconds += perf_counter() - start

@@ -1,7 +1,8 @@
 """The small protocols the search is built from (NASLib-style separation).
 
 A strategy only calls ``space.sample/mutate/crossover`` and ``evaluator.evaluate``; it never looks
-inside a genome. A reconstructor only uses ``space.units/to_architecture/fill_unit``. Genomes are
+inside a genome. A reconstructor only uses ``space.units/to_architecture/fill_unit`` (and ``context_architecture``, an optional
+prefix of ``to_architecture`` that holds every unit, where building the whole network would be wasted). Genomes are
 immutable (tuples, frozen dataclasses) and every random choice takes a ``numpy.random.Generator``.
 """
 from __future__ import annotations

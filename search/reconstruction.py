@@ -7,7 +7,11 @@ context of ONE batched ``model.predict_next_tokens`` call whose logits are restr
 ``allowed_tokens``; where the space has ``block_classes`` and the model a block classifier,
 ``model.classify_blocks`` names the block class (else the label is None and the space picks).
 ``space.fill_unit`` then replaces each unit by the choice matching the predicted token (shapes fitted by
-the space). Contexts come from the candidate as proposed, so the units of one candidate are predicted
+the space). Greedy predictions (``top_k=1``) and block labels are cached per (context, allowed tokens), so a
+converging population costs fewer forward passes; the cache drops whenever ``model.version`` changes (an
+online fine-tune). Contexts are tokens of ``space.context_architecture(genome)`` where a space has it (a
+prefix of the network that holds every unit: NAS-Bench-201 needs its first cell only), else of
+``space.to_architecture``. Contexts come from the candidate as proposed, so the units of one candidate are predicted
 independently and filled in unit order (a unit is identified by its ``index``, which a fill keeps);
 predicted unit indices are recorded in ``Candidate.predicted_units``.
 """
@@ -48,6 +52,8 @@ class GPTReconstructor:
         self.window = int(getattr(model, "window", 10))
         self.cache_size = cache_size
         self._tokens: OrderedDict[str, list[str]] = OrderedDict()
+        self._predictions: OrderedDict[tuple, tuple[str | None, str | None]] = OrderedDict()
+        self._version = getattr(model, "version", 0)
         self.stats = ReconstructionStats()
 
     @classmethod
@@ -68,11 +74,41 @@ class GPTReconstructor:
             self._tokens.move_to_end(candidate.key)
             return hit
         from arch_gpt.tokenizer.tokenization import layer_tokens
-        tokens = layer_tokens(space.to_architecture(candidate.genome))
-        self._tokens[candidate.key] = tokens
-        if len(self._tokens) > self.cache_size:
-            self._tokens.popitem(last=False)
+        architecture = getattr(space, "context_architecture", space.to_architecture)
+        tokens = layer_tokens(architecture(candidate.genome))
+        _remember(self._tokens, candidate.key, tokens, self.cache_size)
         return tokens
+
+    def predict(self, space: SearchSpace, contexts: list[list[str]], allowed: list[frozenset[str]],
+                rng: np.random.Generator) -> tuple[list[str | None], list[str | None]]:
+        """Predicted token and block label (None: the space picks) per context: ONE batched call for the misses."""
+        version = getattr(self.model, "version", 0)
+        if version != self._version:
+            self._predictions.clear()
+            self._version = version
+        block_classes = getattr(space, "block_classes", None)
+        labelled = bool(block_classes) and getattr(self.model, "block_classifier", None) is not None
+        keys = [(tuple(c), a, space.name) for c, a in zip(contexts, allowed)]
+        cached = self.top_k == 1  # sampling must draw every time
+        todo = [i for i, k in enumerate(keys) if not (cached and k in self._predictions)]
+        fresh: dict[int, tuple[str | None, str | None]] = {}
+        if todo:
+            tokens = list(self.model.predict_next_tokens([contexts[i] for i in todo],
+                                                         allowed_tokens=[allowed[i] for i in todo], top_k=self.top_k,
+                                                         temperature=self.temperature, rng=rng))
+            labels: list[str | None] = [None] * len(todo)
+            asked = [j for j, t in enumerate(tokens) if t is not None]
+            if labelled and asked:
+                got = self.model.classify_blocks([contexts[todo[j]] for j in asked], [tokens[j] for j in asked],
+                                                 allowed_labels=block_classes)
+                for j, label in zip(asked, got):
+                    labels[j] = label
+            for j, i in enumerate(todo):
+                fresh[i] = (tokens[j], labels[j])
+                if cached:
+                    _remember(self._predictions, keys[i], fresh[i], self.cache_size * 4)
+        out = [fresh[i] if i in fresh else self._predictions[keys[i]] for i in range(len(keys))]
+        return [t for t, _ in out], [label for _, label in out]
 
     def choose_units(self, units: Sequence[Unit], rate: float, rng: np.random.Generator) -> list[Unit]:
         """``rate * len(units)`` units (stochastic rounding), drawn without replacement, in unit order."""
@@ -100,19 +136,11 @@ class GPTReconstructor:
                 jobs.append((ci, unit))
                 contexts.append(tokens[max(0, unit.layer_start - self.window):unit.layer_start])
                 allowed.append(unit.allowed_tokens)
-        labels: list[str | None] = [None] * len(jobs)
+        labels: list[str | None] = []
         predicted: list[str | None] = []
         if jobs:
             t = perf_counter()
-            predicted = list(self.model.predict_next_tokens(contexts, allowed_tokens=allowed, top_k=self.top_k,
-                                                            temperature=self.temperature, rng=rng))
-            block_classes = getattr(space, "block_classes", None)
-            asked = [i for i, p in enumerate(predicted) if p is not None]
-            if block_classes and asked and getattr(self.model, "block_classifier", None) is not None:
-                got = self.model.classify_blocks([contexts[i] for i in asked], [predicted[i] for i in asked],
-                                                 allowed_labels=block_classes)
-                for i, label in zip(asked, got):
-                    labels[i] = label
+            predicted, labels = self.predict(space, contexts, allowed, rng)
             self.stats.model_s += perf_counter() - t
         out = list(candidates)
         done: dict[int, list[int]] = {}
@@ -130,3 +158,11 @@ class GPTReconstructor:
         self.stats.predicted_units += sum(len(v) for v in done.values())
         self.stats.total_s += perf_counter() - start
         return out
+
+
+def _remember(cache: OrderedDict, key, value, size: int) -> None:
+    """Insert into an LRU ``OrderedDict`` of at most ``size`` entries."""
+    cache[key] = value
+    cache.move_to_end(key)
+    if len(cache) > size:
+        cache.popitem(last=False)

@@ -117,6 +117,15 @@ def test_units_point_at_signature_tokens():
             assert u.allowed_tokens == frozenset(table[u.index].values())
 
 
+def test_context_architecture_is_a_prefix_holding_every_unit():
+    space, rng = NASBench201Space(), np.random.default_rng(5)
+    for _ in range(10):
+        g = space.sample(rng)
+        full, short = layer_tokens(space.to_architecture(g)), layer_tokens(space.context_architecture(g))
+        end = max(u.layer_start for u in space.units(g)) + 1
+        assert len(short) < len(full) / 2 and short[:end] == full[:end]
+
+
 def test_unit_layer_indices_match_the_expanded_network():
     rng = np.random.default_rng(4)
     space = NASBench201Space(cells_per_stage=2)

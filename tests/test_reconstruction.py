@@ -177,3 +177,23 @@ def test_token_lists_are_cached_per_key(trained):
     cands = _cands(3)
     rec.reconstruct(SPACE, cands, 0.0, np.random.default_rng(0))
     assert set(rec._tokens) == {c.key for c in cands}
+
+
+def test_greedy_predictions_are_cached_until_the_model_changes(trained):
+    spy = Spy(trained)
+    spy.version = 0
+    rec = GPTReconstructor(spy, mask_rate=1.0)
+    first = rec.reconstruct(SPACE, _cands(4), 0.0, np.random.default_rng(0))
+    again = rec.reconstruct(SPACE, _cands(4), 0.0, np.random.default_rng(0))
+    assert len(spy.calls) == 1 and [c.genome for c in again] == [c.genome for c in first]
+    spy.version = 1                                   # e.g. an online fine-tune step
+    rec.reconstruct(SPACE, _cands(4), 0.0, np.random.default_rng(0))
+    assert len(spy.calls) == 2
+
+
+def test_sampled_predictions_are_never_cached(trained):
+    spy = Spy(trained)
+    rec = GPTReconstructor(spy, mask_rate=1.0, top_k=2)
+    for _ in range(2):
+        rec.reconstruct(SPACE, _cands(2), 0.0, np.random.default_rng(0))
+    assert len(spy.calls) == 2 and len(spy.calls[1][0]) == 2 * SPACE.length

@@ -10,6 +10,7 @@ from typing import Sequence
 
 from torch import nn
 
+from arch_gpt.encoding import Architecture
 from arch_gpt.zoo import nasbench201 as zoo
 from arch_gpt.search.registry import register_space
 from arch_gpt.search.spaces.categorical import CategoricalSpace
@@ -42,6 +43,11 @@ class NASBench201Space(CategoricalSpace):
 
     def unit_layers(self, choices: Sequence[str]) -> tuple[int, ...]:
         return zoo.unit_layer_indices(choices)
+
+    def context_architecture(self, genome: str) -> Architecture:
+        """The same network with one cell per stage: its layers up to the end of the first cell (all the units
+        and their contexts) equal the full network's, at about a third of the expansion cost."""
+        return zoo.expand(self.split(genome), self.num_classes, self.input_size, self.channels, 1).architecture
 
     def build_module(self, genome: str, num_classes: int | None = None) -> nn.Module:
         """A runnable NAS-Bench-201 network for this cell."""
