@@ -49,6 +49,14 @@ def tiny_architectures() -> list[Architecture]:
             for w, d, b in specs]
 
 
+def tiny_gpt(labels: list[str], **classifier_kw):
+    """A TINY ArchGPT on the first three tiny architectures' vocabulary, with a block classifier for ``labels``."""
+    from arch_gpt.modeling import TINY, ArchGPT, new_block_classifier
+    model = ArchGPT.create(LayerTokenizer.build(tiny_architectures()[:3]), device="cpu", **TINY)
+    model.attach_block_classifier(new_block_classifier(model.tokenizer, labels, **classifier_kw))
+    return model
+
+
 def build_tiny_corpus(out: Path, archs: list[Architecture], tokenizer: LayerTokenizer | None = None,
                       seed: int = 0) -> Path:
     """A corpus folder (lm/, blocks/, tokenizer/, summary.json) with a 25 % validation split."""

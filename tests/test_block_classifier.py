@@ -9,7 +9,7 @@ from arch_gpt.block_classifier import BlockClassifier, BlockClassifierConfig
 from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import TINY, ArchGPT, ModelInputError, new_block_classifier
 from arch_gpt.tokenizer import LayerTokenizer, layer_tokens
-from model_fixtures import tiny_architectures
+from model_fixtures import tiny_architectures, tiny_gpt
 
 LABELS = ["BasicBlock", "Bottleneck", "Conv2dNormActivation", "Linear"]
 
@@ -20,10 +20,8 @@ def archs():
 
 
 @pytest.fixture(scope="module")
-def gpt(archs):
-    model = ArchGPT.create(LayerTokenizer.build(archs), device="cpu", **TINY)
-    model.attach_block_classifier(new_block_classifier(model.tokenizer, LABELS, embed_dim=8, hidden_size=16))
-    return model
+def gpt():
+    return tiny_gpt(LABELS, embed_dim=8, hidden_size=16)
 
 
 def test_forward_gives_logits_per_label_and_loss():

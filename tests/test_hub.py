@@ -19,9 +19,8 @@ import arch_gpt
 from arch_gpt import hub
 from arch_gpt.errors import UserInputError
 from arch_gpt.hub import CardInfo, CheckpointNotFoundError, StageRecord
-from arch_gpt.modeling import TINY, ArchGPT, new_block_classifier
-from arch_gpt.tokenizer import LayerTokenizer
-from model_fixtures import fake_hub, tiny_architectures  # noqa: F401 (fixture)
+from arch_gpt.modeling import ArchGPT
+from model_fixtures import fake_hub, tiny_gpt  # noqa: F401 (fixture)
 
 BUNDLED = hub.PRETRAINED_DIR / "arch-gpt-nasbench101"
 STAGE = StageRecord(stage="pretrain", command="python -m arch_gpt.training.pretrain --data_dir c --max_steps 9",
@@ -30,14 +29,8 @@ STAGE = StageRecord(stage="pretrain", command="python -m arch_gpt.training.pretr
 
 
 @pytest.fixture(scope="module")
-def archs():
-    return tiny_architectures()[:3]
-
-
-@pytest.fixture(scope="module")
-def gpt(archs):
-    model = ArchGPT.create(LayerTokenizer.build(archs), device="cpu", **TINY)
-    model.attach_block_classifier(new_block_classifier(model.tokenizer, ["BasicBlock", "Linear"], hidden_size=8))
+def gpt():
+    model = tiny_gpt(["BasicBlock", "Linear"], hidden_size=8)
     model.stages.append(STAGE)
     return model
 
