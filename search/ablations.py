@@ -247,11 +247,19 @@ def training_evaluator(space, data, epochs: int, max_steps: int | None, seed: in
     return TrainingEvaluator(space, data, config)
 
 
+# Options that only matter when candidates are trained (left out of a tabular run's command line).
+TRAINING_OPTIONS = frozenset({"dataset", "data_dir", "download", "subset", "input_size", "min_blocks", "max_blocks",
+                              "widths", "max_steps", "batch_size", "epochs"})
+
+
 def _command(args: argparse.Namespace) -> str:
-    """The command line that reproduces this run (every option spelled out)."""
+    """The command line that reproduces this run (every option that matters spelled out)."""
     parts = ["arch-gpt", "ablation", args.ablation]
+    tabular = getattr(args, "benchmark", None) is not None
     for key, value in vars(args).items():
         if key in ("func", "command", "ablation") or value is None or value is False:
+            continue
+        if tabular and key in TRAINING_OPTIONS:
             continue
         parts += [f"--{key.replace('_', '-')}"] + ([] if value is True else [str(value)])
     return " ".join(parts)

@@ -119,3 +119,6 @@ def test_mask_rate_cli_on_a_tabular_space(tmp_path, capsys):
     assert [r["mask_rate"] for r in rows] == [0.0, 0.5] and all(10 <= r["fitness_mean"] <= best for r in rows)
     assert all(r["test_acc_mean"] == pytest.approx(r["fitness_mean"] + 1.0) for r in rows)
     assert "mask rate 0.5" in capsys.readouterr().out
+    command = json.loads((out / "mask-rate.json").read_text())["command"]
+    assert "--benchmark" in command and "--population 4" in command
+    assert "--dataset" not in command and "--epochs" not in command  # training options do not apply to a table
