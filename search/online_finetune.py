@@ -56,11 +56,10 @@ class OnlineFinetuner:
                 targets.append(ids.index(tok.tokens_to_ids([target])[0]))
         return contexts, allowed, targets
 
-    def __call__(self, state) -> None:
-        """One fine-tune after a generation: ``steps`` AdamW steps on the ``top_k`` fittest evaluated keys."""
+    def fit(self, keys: list[str], steps: int | None = None) -> None:
+        """``steps`` (default: the finetuner's) AdamW steps on the unit choices of the architectures ``keys``."""
         start = perf_counter()
-        best = sorted(state.cache.values(), key=lambda r: (-r.fitness, r.key))[:self.top_k]
-        contexts, allowed, targets = self.examples([r.key for r in best if r.error is None])
+        contexts, allowed, targets = self.examples(keys)
         if contexts:
             ids, mask = self.model.context_ids(contexts)
             ids, mask = ids.to(self.model.device), mask.to(self.model.device)
@@ -68,7 +67,7 @@ class OnlineFinetuner:
             index = torch.tensor([a + [a[0]] * (width - len(a)) for a in allowed], device=self.model.device)
             valid = torch.tensor([[j < len(a) for j in range(width)] for a in allowed], device=self.model.device)
             target = torch.tensor(targets, device=self.model.device)
-            for _ in range(self.steps):
+            for _ in range(self.steps if steps is None else steps):
                 logits = self.model.model(input_ids=ids, attention_mask=mask).logits[:, -1, :]
                 choice = logits.gather(1, index).masked_fill(~valid, float("-inf"))
                 loss = F.cross_entropy(choice, target)
@@ -77,3 +76,8 @@ class OnlineFinetuner:
                 self.optimizer.step()
             self.model.version += 1
         self.seconds += perf_counter() - start
+
+    def __call__(self, state) -> None:
+        """One fine-tune after a generation: ``steps`` AdamW steps on the ``top_k`` fittest evaluated keys."""
+        best = sorted(state.cache.values(), key=lambda r: (-r.fitness, r.key))[:self.top_k]
+        self.fit([r.key for r in best if r.error is None])

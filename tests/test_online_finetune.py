@@ -48,6 +48,19 @@ def test_steps_lower_the_loss_on_the_best_and_reset_restores(model_and_space):
     assert tuner.seconds == 0
 
 
+def test_fit_on_given_keys_takes_the_given_number_of_steps(model_and_space):
+    """``fit`` is the offline form (e.g. a prior from another table): it learns the keys it is handed."""
+    model, space = model_and_space
+    tuner = OnlineFinetuner(model, space, steps=1, lr=1e-2)
+    keys = ["11111111", "12121212"]
+    before, version = choice_loss(tuner, keys), model.version
+    tuner.fit(keys, steps=15)
+    assert choice_loss(tuner, keys) < 0.8 * before
+    assert model.version == version + 1
+    tuner.reset()
+    assert choice_loss(tuner, keys) == pytest.approx(before, rel=1e-5)
+
+
 def test_examples_cover_every_unit_with_a_choice(model_and_space):
     model, space = model_and_space
     contexts, allowed, targets = OnlineFinetuner(model, space).examples(["12121212"])
