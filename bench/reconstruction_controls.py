@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from datasets import load_from_disk
-from scipy import sparse, stats
+from scipy import sparse
 
 from arch_gpt.encoding import atomic_write_text
-from arch_gpt.search.bench import record_from_result
+from arch_gpt.errors import UserInputError
+from arch_gpt.search.bench import load_study, record_from_result
+from arch_gpt.search.bench_report import versus, versus_line
 from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from arch_gpt.search.reconstruction import GPTReconstructor
 from arch_gpt.search.registry import create_space, create_strategy
@@ -98,16 +101,15 @@ def main() -> None:
     p.add_argument("--corpus", type=Path, required=True, help="the NB-101 corpus folder the GPT was pre-trained on")
     p.add_argument("--budgets", default="100,600")
     args = p.parse_args()
-    config = json.loads((args.bench / "bench_config.json").read_text())
+    config, gpt_runs = load_study(args.bench)
     budgets = [int(b) for b in args.budgets.split(",")]
     table = TabularBenchmark.load(args.benchmark)
     space = create_space(config["space"], num_classes=config["num_classes"])
     space.choice_tokens()
-    gpt_runs = [json.loads(line) for line in (args.bench / "runs.jsonl").read_text().splitlines()]
     by = defaultdict(list)
     for r in gpt_runs:
-        by[r["strategy"], r["budget"]].append(r["best_test"])
-    seeds = 1 + max(r["seed"] for r in gpt_runs)
+        by[r.strategy, r.budget].append(r.best_test)
+    seeds = 1 + max(r.seed for r in gpt_runs)
     records = []
     for name, model in (("bigram", BigramPrior(args.corpus)), ("conv", ConvPrior())):
         records += run_control(name, model, space, table, ["ga", "random"], budgets, seeds, config["mask_rate"])
@@ -119,19 +121,10 @@ def main() -> None:
              f"{config['mask_rate']}. Test accuracy (%) of the best-by-fitness architecture; p: two-sided "
              "Mann-Whitney U against the GPT.", "",
              "| strategy | budget | mean ± std | vs | GPT mean | p |", "|---|---|---|---|---|---|"]
-    rows = []
-    for base in ("ga", "random"):
-        for budget in budgets:
-            gpt = by[f"{base}+gpt", budget]
-            for name in ("bigram", "conv"):
-                got = by[f"{base}+{name}", budget]
-                p_value = float(stats.mannwhitneyu(got, gpt, alternative="two-sided").pvalue) if gpt else None
-                rows.append({"strategy": f"{base}+{name}", "budget": budget, "mean": float(np.mean(got)),
-                             "std": float(np.std(got)), "gpt_mean": float(np.mean(gpt)) if gpt else None,
-                             "p": p_value})
-                lines.append(f"| {base}+{name} | {budget} | {np.mean(got):.3f} ± {np.std(got):.3f} | {base}+gpt | "
-                             f"{np.mean(gpt):.3f} | {p_value:.3g} |" if gpt else f"| {base}+{name} | {budget} | "
-                             f"{np.mean(got):.3f} ± {np.std(got):.3f} | (no {base}+gpt runs) | | |")
+    rows = [versus(f"{base}+{name}", budget, by[f"{base}+{name}", budget], f"{base}+gpt", by[f"{base}+gpt", budget])
+            for base in ("ga", "random") for budget in budgets if by[f"{base}+gpt", budget]
+            for name in ("bigram", "conv")]
+    lines += [versus_line(row) for row in rows]
     atomic_write_text(args.bench / "controls.json", json.dumps(
         {"rows": rows, "runs": [r.to_dict() for r in records]}, indent=1) + "\n")
     atomic_write_text(args.bench / "controls.md", "\n".join(lines) + "\n")
@@ -139,4 +132,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserInputError as err:  # bad input: one clear line, no traceback
+        sys.exit(f"error: {err}")

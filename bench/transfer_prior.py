@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
 
 from arch_gpt.encoding import atomic_write_text
+from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import ArchGPT
-from arch_gpt.search.bench import record_from_result
+from arch_gpt.search.bench import load_study, record_from_result
+from arch_gpt.search.bench_report import versus, versus_line
 from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from arch_gpt.search.online_finetune import OnlineFinetuner
 from arch_gpt.search.reconstruction import GPTReconstructor
@@ -52,7 +54,9 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--budgets", default="100,600")
     args = p.parse_args()
-    config = json.loads((args.bench / "bench_config.json").read_text())
+    if args.top_k < 1 or args.steps < 1 or args.lr <= 0:
+        p.error(f"need --top_k >= 1, --steps >= 1 and --lr > 0, got {args.top_k}, {args.steps}, {args.lr}")
+    config, runs = load_study(args.bench)
     budgets = [int(b) for b in args.budgets.split(",")]
     space = create_space(config["space"], num_classes=config["num_classes"])
     space.choice_tokens()
@@ -67,11 +71,10 @@ def main() -> None:
     tuner.fit(keys)
     agreement_after = greedy_agreement(model, tuner, keys)
 
-    runs = [json.loads(line) for line in (args.bench / "runs.jsonl").read_text().splitlines()]
-    seeds = 1 + max(r["seed"] for r in runs)
+    seeds = 1 + max(r.seed for r in runs)
     by = defaultdict(list)
     for r in runs:
-        by[r["strategy"], r["budget"]].append(r["best_test"])
+        by[r.strategy, r.budget].append(r.best_test)
     evaluator, (_, optimum) = TabularEvaluator(target), target.optimum()
     records = []
     for strategy in ("ga", "random"):
@@ -97,20 +100,10 @@ def main() -> None:
              f"the target's optimum-by-validation scores {optimum.test_acc:.3f}.", "",
              "Test accuracy (%) of the best-by-fitness architecture; p: two-sided Mann-Whitney U.", "",
              "| strategy | budget | mean ± std | vs | other mean | p |", "|---|---|---|---|---|---|"]
-    rows = []
-    for base in ("ga", "random"):
-        for budget in budgets:
-            got = by[f"{base}+transfer", budget]
-            for other in (base, f"{base}+gpt", "re"):
-                ref = by[other, budget]
-                if not ref:
-                    continue
-                p_value = float(stats.mannwhitneyu(got, ref, alternative="two-sided").pvalue)
-                rows.append({"strategy": f"{base}+transfer", "budget": budget, "mean": float(np.mean(got)),
-                             "std": float(np.std(got)), "vs": other, "other_mean": float(np.mean(ref)),
-                             "p": p_value})
-                lines.append(f"| {base}+transfer | {budget} | {np.mean(got):.3f} ± {np.std(got):.3f} | {other} | "
-                             f"{np.mean(ref):.3f} | {p_value:.3g} |")
+    rows = [versus(f"{base}+transfer", budget, by[f"{base}+transfer", budget], other, by[other, budget])
+            for base in ("ga", "random") for budget in budgets for other in (base, f"{base}+gpt", "re")
+            if by[other, budget]]
+    lines += [versus_line(row) for row in rows]
     summary = {"command": command, "source_keys": keys, "finetune_s": tuner.seconds,
                "agreement_before": agreement_before, "agreement_after": agreement_after,
                "source_top_mean_test_on_target": float(np.mean(source_top_on_target)),
@@ -121,4 +114,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserInputError as err:  # bad input: one clear line, no traceback
+        sys.exit(f"error: {err}")

@@ -111,6 +111,28 @@ def _done_runs(out: Path, config: BenchConfig) -> dict[tuple[str, int, int], Run
     return done
 
 
+def load_study(folder: str | os.PathLike) -> tuple[dict, list[RunRecord]]:
+    """A finished study's settings and run records, for follow-up scripts (UserInputError naming the file)."""
+    folder = Path(folder)
+    for name in (CONFIG, RUNS):
+        if not (folder / name).is_file():
+            raise UserInputError(f"--bench: {folder / name} not found; pass a folder written by `arch-gpt bench`")
+    try:
+        config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise UserInputError(f"{folder / CONFIG}: line {err.lineno}: not valid JSON") from None
+    records = []
+    for number, line in enumerate((folder / RUNS).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                records.append(RunRecord(**json.loads(line)))
+            except (json.JSONDecodeError, TypeError) as err:
+                raise UserInputError(f"{folder / RUNS}: line {number}: not a run record ({err})") from None
+    if not records:
+        raise UserInputError(f"{folder / RUNS}: no finished runs")
+    return config, records
+
+
 def run_study(config: BenchConfig, table: TabularBenchmark | None = None, model=None,
               progress: bool = True) -> list[RunRecord]:
     """Run (or continue) every strategy x budget x seed and write the reports; returns the run records.

@@ -104,6 +104,24 @@ def pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
     return sorted(out, key=lambda p: (p[1].count("+"), present.index(p[1]), p[0].count("+")))
 
 
+def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided Mann-Whitney U p-value (scipy); 1.0 when every value is tied (no difference to find)."""
+    p = stats.mannwhitneyu(a, b, alternative="two-sided").pvalue
+    return float(p) if np.isfinite(p) else 1.0
+
+
+def versus(label: str, budget: int, got: Sequence[float], other: str, ref: Sequence[float]) -> dict:
+    """One comparison row of the study scripts: ``label``'s results against ``other``'s at ``budget``."""
+    return {"strategy": label, "budget": budget, "mean": float(np.mean(got)), "std": float(np.std(got)),
+            "vs": other, "other_mean": float(np.mean(ref)), "p": mann_whitney_p(got, ref)}
+
+
+def versus_line(row: dict) -> str:
+    """A :func:`versus` row as a markdown table line (strategy, budget, mean ± std, vs, other mean, p)."""
+    return (f"| {row['strategy']} | {row['budget']} | {row['mean']:.3f} ± {row['std']:.3f} | {row['vs']} | "
+            f"{row['other_mean']:.3f} | {row['p']:.3g} |")
+
+
 def compare(records: Sequence[RunRecord], summaries: Sequence[Summary]) -> list[Comparison]:
     """Mann-Whitney U (two-sided, scipy) of each pair of :func:`pairs` for every budget where both ran on at
     least 2 seeds."""
@@ -115,13 +133,12 @@ def compare(records: Sequence[RunRecord], summaries: Sequence[Summary]) -> list[
             b = [r.best_test for r in records if r.strategy == gpt and r.budget == budget]
             if len(a) < 2 or len(b) < 2:
                 continue
-            test = stats.mannwhitneyu(a, b, alternative="two-sided")
-            p = float(test.pvalue) if np.isfinite(test.pvalue) else 1.0  # all values tied: no difference
+            statistic = float(stats.mannwhitneyu(a, b, alternative="two-sided").statistic)
             sa, sb = by[(base, budget)], by[(gpt, budget)]
             overhead = (sb.search_s_per_generation / sa.search_s_per_generation - 1.0
                         if sa.search_s_per_generation > 0 else None)
-            out.append(Comparison(base, gpt, budget, float(np.mean(a)), float(np.mean(b)), float(test.statistic),
-                                  p, overhead))
+            out.append(Comparison(base, gpt, budget, float(np.mean(a)), float(np.mean(b)), statistic,
+                                  mann_whitney_p(a, b), overhead))
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,8 @@ import pytest
 from arch_gpt.cli import main
 from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import TINY, ArchGPT
-from arch_gpt.search.bench import BenchConfig, run_study, split_label, unnamed_choices
-from arch_gpt.search.bench_report import RunRecord, compare, summarize
+from arch_gpt.search.bench import BenchConfig, load_study, run_study, split_label, unnamed_choices
+from arch_gpt.search.bench_report import RunRecord, compare, mann_whitney_p, summarize, versus, versus_line
 from arch_gpt.search.evaluators.tabular import TabularBenchmark
 from arch_gpt.search.protocols import Candidate
 from arch_gpt.search.reconstruction import GPTReconstructor
@@ -188,6 +189,58 @@ def test_mann_whitney_detects_a_clear_difference():
     records = [rec("ga", 90.0 + i * 0.01) for i in range(8)] + [rec("ga+gpt", 95.0 + i * 0.01) for i in range(8)]
     (c,) = compare(records, summarize(records, "k"))
     assert c.p_value < 0.01 and c.gpt_mean > c.base_mean
+
+
+def test_mann_whitney_p_of_fully_tied_samples_is_one():
+    assert mann_whitney_p([73.5] * 5, [73.5] * 5) == 1.0
+    assert mann_whitney_p([1.0, 2.0, 3.0], [10.0, 11.0, 12.0]) < 0.2
+
+
+def test_versus_row_and_its_markdown_line():
+    row = versus("ga+transfer", 100, [94.0, 94.2], "ga", [93.0, 93.2])
+    assert row["mean"] == pytest.approx(94.1) and row["other_mean"] == pytest.approx(93.1)
+    assert row["std"] == pytest.approx(0.1) and row["vs"] == "ga" and 0 < row["p"] <= 1
+    assert versus_line(row).startswith("| ga+transfer | 100 | 94.100 ± 0.100 | ga | 93.100 |")
+
+
+def test_load_study_reads_back_a_finished_study(nb201_study):
+    cfg, records = nb201_study
+    config, loaded = load_study(cfg.output)
+    assert config["space"] == "nasbench201"
+    assert sorted((r.strategy, r.budget, r.seed, r.best_test) for r in loaded) == sorted(
+        (r.strategy, r.budget, r.seed, r.best_test) for r in records)
+
+
+def test_load_study_of_a_folder_without_a_study(tmp_path):
+    with pytest.raises(UserInputError, match="bench_config.json not found"):
+        load_study(tmp_path)
+
+
+def study_copy(nb201_study, tmp_path) -> Path:
+    return Path(shutil.copytree(nb201_study[0].output, tmp_path / "copy"))
+
+
+def test_load_study_with_a_corrupt_config_names_the_line(nb201_study, tmp_path):
+    folder = study_copy(nb201_study, tmp_path)
+    (folder / "bench_config.json").write_text('{"space":\n', encoding="utf-8")
+    with pytest.raises(UserInputError, match=r"bench_config.json: line 2: not valid JSON"):
+        load_study(folder)
+
+
+def test_load_study_with_a_bad_run_line_names_the_line(nb201_study, tmp_path):
+    folder = study_copy(nb201_study, tmp_path)
+    with open(folder / "runs.jsonl", "a", encoding="utf-8") as fh:
+        fh.write('{"strategy": "ga"}\n')
+    count = len((folder / "runs.jsonl").read_text().splitlines())
+    with pytest.raises(UserInputError, match=rf"runs.jsonl: line {count}: not a run record"):
+        load_study(folder)
+
+
+def test_load_study_without_finished_runs(nb201_study, tmp_path):
+    folder = study_copy(nb201_study, tmp_path)
+    (folder / "runs.jsonl").write_text("", encoding="utf-8")
+    with pytest.raises(UserInputError, match="no finished runs"):
+        load_study(folder)
 
 
 def test_reconstructor_keeps_candidates_inside_both_spaces(model_dir, files):
