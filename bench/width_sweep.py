@@ -64,6 +64,10 @@ def main() -> None:
     p.add_argument("--eval_windows", type=int, default=20000)
     p.add_argument("--name", default="width_sweep", help="results file stem under bench/results/")
     args = p.parse_args()
+    bad = [w for w in args.widths if w < 4 or w % 4]
+    if bad or args.steps < 1 or args.eval_windows < 1:
+        p.error(f"--widths must be positive multiples of n_head=4 (got {bad or args.widths}); --steps and "
+                f"--eval_windows must be >= 1 (got {args.steps}, {args.eval_windows})")
     rows = []
     for width in args.widths:
         rows.append(run_width(args.data_dir, width, args.steps, args.eval_windows))
