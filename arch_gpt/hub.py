@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from huggingface_hub import HfApi, ModelCard, ModelCardData, snapshot_download
 
-from arch_gpt.encoding import atomic_write_text
+from arch_gpt.io import atomic_write_text
 from arch_gpt.errors import UserInputError
 
 BUNDLED_MODELS: tuple[str, ...] = ("arch-gpt-nasbench101",)

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from arch_gpt.io import atomic_write_text
 from arch_gpt.block_classifier import BLOCK_CLASSIFIER_SUBFOLDER, BlockClassifier, BlockClassifierConfig
-from arch_gpt.encoding import Architecture, ArchitectureError, Layer, atomic_write_text
+from arch_gpt.encoding import Architecture, ArchitectureError, Layer
 from arch_gpt.errors import UserInputError
 from arch_gpt.hub import (
     CardInfo, StageRecord, load_training_record, push_folder, render_model_card, resolve_checkpoint,
@@ -101,6 +102,11 @@ class ArchGPT:
     @property
     def window(self) -> int:
         return int(getattr(self.model.config, "window", WINDOW))
+
+    @property
+    def can_classify_blocks(self) -> bool:
+        """Whether a block classifier is attached (see :meth:`classify_blocks`)."""
+        return self.block_classifier is not None
 
     @property
     def config(self) -> GPT2Config:

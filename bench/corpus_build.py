@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from arch_gpt.encoding import atomic_write_text
+from arch_gpt.io import atomic_write_text
 from arch_gpt.zoo.nasbench101 import DEFAULT_CACHE, load_cells
 
 RESULT = Path(__file__).parent / "results" / "corpus_build.json"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arch_gpt.encoding import atomic_write_text
+from arch_gpt.io import atomic_write_text
 from arch_gpt.zoo.nasbench101 import enumerate_table, load_cells
 
 RESULT = Path(__file__).parent / "results" / "nasbench101_enumeration.json"

@@ -28,13 +28,14 @@ import numpy as np
 from datasets import load_from_disk
 from scipy import sparse
 
-from arch_gpt.encoding import atomic_write_text
+from arch_gpt.io import atomic_write_text
 from arch_gpt.errors import UserInputError
 from arch_gpt.search.bench import load_study, record_from_result
 from arch_gpt.search.bench_report import versus, versus_line
 from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from arch_gpt.search.reconstruction import GPTReconstructor
-from arch_gpt.search.registry import create_space, create_strategy
+from arch_gpt.search.spaces import create_space
+from arch_gpt.search.strategies import create_strategy
 from arch_gpt.tokenizer.tokenization import LayerTokenizer
 
 

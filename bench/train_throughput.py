@@ -21,7 +21,7 @@ import torch
 from datasets import Dataset
 from transformers import TrainerCallback, default_data_collator
 
-from arch_gpt.encoding import atomic_write_text
+from arch_gpt.io import atomic_write_text
 from arch_gpt.modeling import ArchGPT
 from arch_gpt.tokenizer import LayerTokenizer
 from arch_gpt.training.arguments import ArchGPTTrainingArguments

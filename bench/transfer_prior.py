@@ -24,15 +24,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arch_gpt.encoding import atomic_write_text
+from arch_gpt.io import atomic_write_text
 from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import ArchGPT
 from arch_gpt.search.bench import load_study, record_from_result
 from arch_gpt.search.bench_report import versus, versus_line
 from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator
-from arch_gpt.search.online_finetune import OnlineFinetuner
+from arch_gpt.search.online import OnlineFinetuner
 from arch_gpt.search.reconstruction import GPTReconstructor
-from arch_gpt.search.registry import create_space, create_strategy
+from arch_gpt.search.spaces import create_space
+from arch_gpt.search.strategies import create_strategy
 
 
 def greedy_agreement(model, tuner: OnlineFinetuner, keys: list[str]) -> float:

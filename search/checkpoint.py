@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from arch_gpt.encoding import atomic_write_text
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.protocols import Candidate, FitnessRecord
-from arch_gpt.search.strategies.base import Individual, SearchState, Strategy, Timings
+from arch_gpt.io import atomic_write_text
+from arch_gpt.search.protocols import SearchSpace
+from arch_gpt.search.records import Candidate, FitnessRecord, HistoryEntry, Individual, SearchState, Timings
 
 FORMAT = "arch-gpt-search-checkpoint/1"
 
@@ -76,43 +76,37 @@ def _candidate_dict(c: Candidate) -> dict:
             "predicted_units": list(c.predicted_units)}
 
 
-def _record_dict(r: FitnessRecord) -> dict:
-    return dataclasses.asdict(r)
-
-
-def save_checkpoint(path: Path, strategy: Strategy, state: SearchState, rng: np.random.Generator) -> None:
-    """Write the state after a generation atomically."""
+def save_checkpoint(path: Path, config: dict, state: SearchState, rng: np.random.Generator) -> None:
+    """Write the state after a generation atomically; ``config`` is the strategy's ``config()``."""
     data = {
         "format": FORMAT,
-        "config": strategy.config(),
+        "config": config,
         "generation": state.generation,
         "evaluations": state.evaluations,
         "rng": rng.bit_generator.state,
         "population": [{"candidate": _candidate_dict(i.candidate), "record": i.record.key}
                        for i in state.population],
         "best": None if state.best is None else _candidate_dict(state.best.candidate),
-        "cache": [_record_dict(r) for r in state.cache.values()],
-        "history": state.history,
-        "timings": dataclasses.asdict(state.timings),
+        "cache": [r.to_json() for r in state.cache.values()],
+        "history": [h.to_json() for h in state.history],
+        "timings": state.timings.to_json(),
     }
     atomic_write_text(path, json.dumps(data, separators=(",", ":")) + "\n")
 
 
-def load_checkpoint(path: Path, strategy: Strategy) -> tuple[SearchState, np.random.Generator]:
-    """Read a checkpoint written by :func:`save_checkpoint` for the same strategy settings."""
+def load_checkpoint(path: Path, config: dict, space: SearchSpace) -> tuple[SearchState, np.random.Generator]:
+    """Read a checkpoint written by :func:`save_checkpoint` for the same strategy settings (``config``)."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path}: not a readable checkpoint ({err})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: field 'format' is not {FORMAT!r}; not a search checkpoint")
-    want = strategy.config()
-    for name, value in want.items():
+    for name, value in config.items():
         if data["config"].get(name) != value:
             raise CheckpointError(f"{path}: field 'config.{name}' is {data['config'].get(name)!r} but this run "
                                   f"has {value!r}; resume with the same settings or use a new --output")
-    allowed = (type(strategy.space).__module__,)
-    space = strategy.space
+    allowed = (type(space).__module__,)
 
     def candidate(d: dict) -> Candidate:
         genome = decode_genome(d["genome"], allowed)
@@ -120,11 +114,12 @@ def load_checkpoint(path: Path, strategy: Strategy) -> tuple[SearchState, np.ran
             raise CheckpointError(f"{path}: genome of key {d['key']!r} decodes to key {space.key(genome)!r}")
         return Candidate(genome, d["key"], d["origin"], tuple(d["parents"]), tuple(d["predicted_units"]))
 
-    cache = {r["key"]: FitnessRecord(**r) for r in data["cache"]}
+    cache = {r["key"]: FitnessRecord.from_json(r, f"{path}: cache entry") for r in data["cache"]}
     population = [Individual(candidate(p["candidate"]), cache[p["record"]]) for p in data["population"]]
     best = None if data["best"] is None else candidate(data["best"])
     state = SearchState(generation=data["generation"], evaluations=data["evaluations"], population=population,
-                        cache=cache, history=data["history"], timings=Timings(**data["timings"]),
+                        cache=cache, timings=Timings.from_json(data["timings"], f"{path}: timings"),
+                        history=[HistoryEntry.from_json(h, f"{path}: history") for h in data["history"]],
                         best=None if best is None else Individual(best, cache[best.key]))
     rng = np.random.default_rng()
     rng.bit_generator.state = data["rng"]

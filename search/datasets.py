@@ -41,11 +41,11 @@ class ImageData:
     val: Dataset
     test: Dataset
     num_classes: int
-    input_size: tuple[int, int, int]  # (C, H, W)
+    image_size: tuple[int, int, int]  # (H, W, C), the library's size convention; tensors are C x H x W
 
     def __repr__(self) -> str:
         return (f"ImageData({self.name}, train={len(self.train)}, val={len(self.val)}, test={len(self.test)}, "
-                f"classes={self.num_classes}, input={'x'.join(map(str, self.input_size))})")
+                f"classes={self.num_classes}, image={'x'.join(map(str, self.image_size))})")
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download: bool = False,
@@ -111,7 +111,7 @@ def _digits(size: int, subset: float | None, seed: int) -> ImageData:
         idx = torch.as_tensor(idx)
         return TensorDataset(images[idx], labels[idx])
 
-    return ImageData("digits", part(train), part(val), part(test), 10, (3, size, size))
+    return ImageData("digits", part(train), part(val), part(test), 10, (size, size, 3))
 
 
 # ----------------------------------------------------------------------------- CIFAR
@@ -143,7 +143,7 @@ def _cifar(name: str, data_dir, download: bool, size: int, subset: float | None,
     tr, va = stratified_split(np.asarray(train_aug.targets)[keep], [1.0 - VAL_FRACTION, VAL_FRACTION], seed)
     test_keep = _keep(test.targets, subset, seed)
     return ImageData(name, Subset(train_aug, keep[tr].tolist()), Subset(train_plain, keep[va].tolist()),
-                     Subset(test, test_keep.tolist()), len(train_aug.classes), (3, size, size))
+                     Subset(test, test_keep.tolist()), len(train_aug.classes), (size, size, 3))
 
 
 # ----------------------------------------------------------------------------- ImageNet folders
@@ -175,4 +175,4 @@ def _imagenet(data_dir, size: int, subset: float | None, seed: int) -> ImageData
     tr, va = stratified_split(np.asarray(train_aug.targets)[keep], [1.0 - VAL_FRACTION, VAL_FRACTION], seed)
     test_keep = _keep(test.targets, subset, seed)
     return ImageData("imagenet", Subset(train_aug, keep[tr].tolist()), Subset(train_plain, keep[va].tolist()),
-                     Subset(test, test_keep.tolist()), len(train_aug.classes), (3, size, size))
+                     Subset(test, test_keep.tolist()), len(train_aug.classes), (size, size, 3))

@@ -1,4 +1,4 @@
-"""``arch-gpt export RUN_DIR``: the best architecture of a search as a runnable PyTorch module file.
+"""The best architecture of a search as a runnable PyTorch module folder (behind ``arch-gpt export``).
 
 A search run folder holds ``result.json`` and ``best_genome.json`` (space name, space config, key, genome,
 dataset input size and classes; written by the runner). Export writes ``model.py`` (Python source that
@@ -7,16 +7,17 @@ when the run (or a later ``arch-gpt retrain``) saved trained weights, ``model.sa
 """
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from safetensors.torch import load_file
 from torch import nn
 
-from arch_gpt.encoding import atomic_write_text
 from arch_gpt.errors import UserInputError
+from arch_gpt.io import atomic_path, atomic_write_bytes, atomic_write_text
+from arch_gpt.search.protocols import Genome, ParsesKeys, SearchSpace, SerializesGenomes
+from arch_gpt.search.spaces import create_space
 
 FORMAT = "arch-gpt-export/1"
 GENOME_FILE = "best_genome.json"
@@ -35,13 +36,15 @@ class ModelConfig:
     space_config: dict = field(default_factory=dict)
     genome: dict | None = None  # space.genome_to_json(genome) where the space has it
     num_classes: int | None = None
-    input_size: tuple[int, ...] | None = None  # (C, H, W)
+    input_size: tuple[int, int, int] | None = None  # (H, W, C) like the language; [C, H, W] on disk
     fitness: float | None = None
     format: str = FORMAT
 
     def to_json(self) -> str:
         data = asdict(self)
-        data["input_size"] = list(self.input_size) if self.input_size else None
+        if self.input_size:
+            h, w, c = self.input_size
+            data["input_size"] = [c, h, w]
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
@@ -75,22 +78,28 @@ def config_from_dict(data: dict, path: Path) -> ModelConfig:
     genome = data.get("genome")
     if genome is not None and not isinstance(genome, dict):
         raise ExportError(f"{path}: key 'genome': expected an object, got {type(genome).__name__}")
+    space_config = data.get("space_config") or {}
+    if not isinstance(space_config, dict):
+        raise ExportError(f"{path}: key 'space_config': expected an object, got {type(space_config).__name__}")
+    hwc = (input_size[1], input_size[2], input_size[0]) if input_size else None
     return ModelConfig(space=_need(data, "space", str, path), key=_need(data, "key", str, path),
-                       space_config=data.get("space_config") or {}, genome=genome, num_classes=num_classes,
-                       input_size=tuple(input_size) if input_size else None, fitness=data.get("fitness"))
+                       space_config=space_config, genome=genome, num_classes=num_classes, input_size=hwc,
+                       fitness=data.get("fitness"))
 
 
-def best_genome_record(space, genome, fitness: float | None = None, num_classes: int | None = None,
+def best_genome_record(space: SearchSpace, genome: Genome, fitness: float | None = None,
+                       num_classes: int | None = None,
                        input_size: tuple[int, int, int] | None = None) -> ModelConfig:
-    """The ``best_genome.json`` content for a space's genome (``input_size`` is (C, H, W))."""
-    config = space.config() if hasattr(space, "config") else {}
-    genome_json = space.genome_to_json(genome) if hasattr(space, "genome_to_json") else None
-    return ModelConfig(space=space.name, key=space.key(genome), space_config=config, genome=genome_json,
-                       num_classes=num_classes or getattr(space, "num_classes", None),
+    """The ``best_genome.json`` content for a space's genome (``input_size`` is (H, W, C))."""
+    serial = isinstance(space, SerializesGenomes)
+    config = space.config() if serial or hasattr(space, "config") else {}
+    return ModelConfig(space=space.name, key=space.key(genome), space_config=config,
+                       genome=space.genome_to_json(genome) if serial else None,
+                       num_classes=num_classes or space.num_classes,
                        input_size=tuple(input_size) if input_size else None, fitness=fitness)
 
 
-def write_best_genome(run_dir: str | Path, space, genome, **kwargs) -> Path:
+def write_best_genome(run_dir: str | Path, space: SearchSpace, genome: Genome, **kwargs) -> Path:
     """Write ``RUN_DIR/best_genome.json`` (what the search runner calls; kwargs as in best_genome_record)."""
     path = Path(run_dir) / GENOME_FILE
     atomic_write_text(path, best_genome_record(space, genome, **kwargs).to_json())
@@ -115,10 +124,8 @@ def load_run_config(run_dir: str | Path) -> ModelConfig:
                        space_config=result.get("space_config") or {}, fitness=best.get("fitness"))
 
 
-def rebuild(config: ModelConfig, num_classes: int | None = None):
+def rebuild(config: ModelConfig, num_classes: int | None = None) -> tuple[SearchSpace, Genome, nn.Module]:
     """``(space, genome, module)`` for a config; the genome's key must match the recorded one."""
-    from arch_gpt.search.registry import create_space
-
     space_config = dict(config.space_config)
     if num_classes is not None and "num_classes" in space_config:
         space_config["num_classes"] = num_classes
@@ -126,15 +133,15 @@ def rebuild(config: ModelConfig, num_classes: int | None = None):
         space = create_space(config.space, **space_config)
     except TypeError as err:
         raise ExportError(f"space_config: does not fit space {config.space!r}: {err}") from None
-    if config.genome is not None and hasattr(space, "genome_from_json"):
+    if config.genome is not None and isinstance(space, SerializesGenomes):
         genome = space.genome_from_json(config.genome)
-    elif hasattr(space, "parse"):
+    elif isinstance(space, ParsesKeys):
         genome = space.parse(config.key)
     else:
         raise ExportError(f"space {config.space!r}: cannot rebuild a genome (no genome_from_json or parse)")
     if space.key(genome) != config.key:
         raise ExportError(f"key: genome rebuilds as {space.key(genome)!r}, recorded {config.key!r}")
-    module = space.build_module(genome, num_classes or config.num_classes or getattr(space, "num_classes", 10))
+    module = space.build_module(genome, num_classes or config.num_classes or space.num_classes)
     return space, genome, module
 
 
@@ -198,33 +205,13 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     out = Path(out_dir) if out_dir is not None else run_dir / "export"
     out.mkdir(parents=True, exist_ok=True)
     if weights is not None:
-        from safetensors.torch import load_file
-
         try:
             module.load_state_dict(load_file(str(weights)))
         except (RuntimeError, OSError) as err:
             raise ExportError(f"{weights}: weights do not fit the best architecture: {err}") from None
-        tmp = out / "model.safetensors.tmp"
-        shutil.copyfile(weights, tmp)
-        tmp.replace(out / "model.safetensors")
+        atomic_write_bytes(out / "model.safetensors", weights.read_bytes())
     atomic_write_text(out / "config.json", config.to_json())
     atomic_write_text(out / "model.py", MODEL_SOURCE.format(space=config.space, key=config.key))
     if (run_dir / "best.arch").is_file():
         atomic_write_text(out / "best.arch", (run_dir / "best.arch").read_text())
     return out
-
-
-def _run(args: argparse.Namespace) -> int:
-    out = export_run(args.run_dir, args.out)
-    weights = "with trained weights" if (out / "model.safetensors").exists() else "no trained weights"
-    print(f"exported {args.run_dir} -> {out} (model.py, config.json; {weights})")
-    return 0
-
-
-def register(subparsers) -> None:
-    """Add ``arch-gpt export``."""
-    p = subparsers.add_parser("export", help="write the best architecture of a search run as a PyTorch module",
-                              description=__doc__.splitlines()[0])
-    p.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `arch-gpt search`")
-    p.add_argument("--out", default=None, help="destination folder (default: RUN_DIR/export)")
-    p.set_defaults(func=_run)

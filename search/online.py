@@ -16,15 +16,23 @@ import torch
 import torch.nn.functional as F
 
 from arch_gpt.errors import UserInputError
+from arch_gpt.modeling import ArchGPT
+from arch_gpt.search.protocols import ParsesKeys, SearchSpace
+from arch_gpt.search.records import SearchState
+from arch_gpt.tokenizer.tokenization import layer_tokens
 
 
 class OnlineFinetuner:
     """``on_generation`` callback that fine-tunes ``model`` (an ArchGPT) on the best architectures so far."""
 
-    def __init__(self, model, space, steps: int = 5, top_k: int = 10, lr: float = 1e-3):
-        if steps < 1 or top_k < 1 or lr <= 0:
-            raise UserInputError(f"online fine-tune: need steps >= 1, top_k >= 1 and lr > 0, got {steps}, {top_k}, "
-                                 f"{lr}")
+    def __init__(self, model: ArchGPT, space: SearchSpace, steps: int = 5, top_k: int = 10, lr: float = 1e-3):
+        for name, value in (("finetune_steps", steps), ("finetune_top", top_k)):
+            if value < 1:
+                raise UserInputError(f"{name}: must be at least 1, got {value}")
+        if not lr > 0:
+            raise UserInputError(f"finetune_lr: must be > 0, got {lr}")
+        if not isinstance(space, ParsesKeys):
+            raise UserInputError(f"space {space.name!r}: the online fine-tune needs a space that parses keys")
         self.model, self.space, self.steps, self.top_k, self.lr = model, space, steps, top_k, lr
         self._initial = copy.deepcopy(model.model.state_dict())
         self.seconds = 0.0
@@ -38,9 +46,13 @@ class OnlineFinetuner:
         self.optimizer = torch.optim.AdamW(self.model.model.parameters(), lr=self.lr)
         self.seconds = 0.0
 
+    def restore(self) -> None:
+        """Put the initial weights back (after a run, so a model shared between runs never leaks)."""
+        self.model.model.load_state_dict(self._initial)
+        self.model.version += 1
+
     def examples(self, keys: list[str]) -> tuple[list[list[str]], list[list[int]], list[int]]:
         """Contexts, allowed-token ids and the target's position among them, for every unit of ``keys``."""
-        from arch_gpt.tokenizer.tokenization import layer_tokens
         tok, window = self.model.tokenizer, self.model.window
         contexts, allowed, targets = [], [], []
         for key in keys:
@@ -77,7 +89,7 @@ class OnlineFinetuner:
             self.model.version += 1
         self.seconds += perf_counter() - start
 
-    def __call__(self, state) -> None:
+    def __call__(self, state: SearchState) -> None:
         """One fine-tune after a generation: ``steps`` AdamW steps on the ``top_k`` fittest evaluated keys."""
         best = sorted(state.cache.values(), key=lambda r: (-r.fitness, r.key))[:self.top_k]
         self.fit([r.key for r in best if r.error is None])

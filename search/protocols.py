@@ -1,16 +1,21 @@
-"""The small protocols the search is built from (NASLib-style separation).
+"""The small protocols the search is built from (NASLib-style separation), and its optional capabilities.
 
-A strategy only calls ``space.sample/mutate/crossover`` and ``evaluator.evaluate``; it never looks
-inside a genome. A reconstructor only uses ``space.units/to_architecture/fill_unit`` (and ``context_architecture``, an optional
-prefix of ``to_architecture`` that holds every unit, where building the whole network would be wasted). Genomes are
-immutable (tuples, frozen dataclasses) and every random choice takes a ``numpy.random.Generator``.
+A strategy only calls ``space.sample/mutate/crossover`` and ``evaluator.evaluate``; it never looks inside a
+genome. A reconstructor only uses ``space.units/to_architecture/fill_unit``. Optional capabilities are small
+protocols of their own (:class:`HasContextArchitecture`, :class:`HasBlockClasses`, :class:`ParsesKeys`,
+:class:`SerializesGenomes`, :class:`KeepsRunFolder`, :class:`KeepsWeights`, :class:`BlockLabeller`): the
+built-in classes subclass the ones they implement, so a type checker sees a misspelt method, and the loop
+tests them with ``isinstance``. Genomes are immutable and every random choice takes a ``numpy.random.Generator``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable, Protocol, Sequence, runtime_checkable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Hashable, Iterable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
+
+from arch_gpt.search.records import Candidate, FitnessRecord, SearchState
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -18,6 +23,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from arch_gpt.encoding import Architecture, Layer
 
 Genome = Hashable  # space-specific and immutable
+
+__all__ = ["Genome", "Unit", "Candidate", "FitnessRecord", "SearchSpace", "Evaluator", "Reconstructor",
+           "NextTokenPredictor", "BlockLabeller", "HasContextArchitecture", "HasBlockClasses", "ParsesKeys",
+           "SerializesGenomes", "KeepsRunFolder", "KeepsWeights", "GenerationHook"]
 
 
 @dataclass(frozen=True)
@@ -32,32 +41,11 @@ class Unit:
     allowed_tokens: frozenset[str]
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One individual: its genome, a stable key, and where it came from."""
-    genome: Any
-    key: str
-    origin: str = "sample"  # sample | crossover | mutation | reconstruction
-    parents: tuple[str, ...] = ()
-    predicted_units: tuple[int, ...] = ()  # unit indices the GPT rewrote
-
-
-@dataclass(frozen=True)
-class FitnessRecord:
-    """What an evaluator says about one candidate. ``fitness`` drives selection; ``test_acc`` never does."""
-    key: str
-    fitness: float
-    test_acc: float | None = None
-    params: int | None = None
-    cost_s: float = 0.0
-    error: str | None = None  # why a candidate failed (fitness is then 0)
-    extra: dict = field(default_factory=dict)
-
-
 @runtime_checkable
 class SearchSpace(Protocol):
     """Where candidates live. Implementations: the block space, NAS-Bench-201, NAS-Bench-Macro."""
     name: str
+    num_classes: int
 
     def sample(self, rng: np.random.Generator) -> Genome: ...
 
@@ -82,6 +70,37 @@ class SearchSpace(Protocol):
 
 
 @runtime_checkable
+class HasContextArchitecture(Protocol):
+    """A space whose GPT context can be a prefix of the network holding every unit (cheaper than the whole)."""
+
+    def context_architecture(self, genome: Genome) -> "Architecture": ...
+
+
+@runtime_checkable
+class HasBlockClasses(Protocol):
+    """A space whose units are blocks of named classes, so the block classifier may pick the class."""
+    block_classes: Sequence[str]
+
+
+@runtime_checkable
+class ParsesKeys(Protocol):
+    """A space that rebuilds a genome from its key alone (tabular spaces, the block space)."""
+
+    def parse(self, key: str) -> Genome: ...
+
+
+@runtime_checkable
+class SerializesGenomes(Protocol):
+    """A space with a constructor config and a JSON form of its genomes (for export and retrain)."""
+
+    def config(self) -> dict: ...
+
+    def genome_to_json(self, genome: Genome) -> dict: ...
+
+    def genome_from_json(self, data: dict) -> Genome: ...
+
+
+@runtime_checkable
 class Evaluator(Protocol):
     """Scores a batch of candidates; a failing candidate gets fitness 0 and an ``error``, never an exception."""
 
@@ -89,8 +108,53 @@ class Evaluator(Protocol):
 
 
 @runtime_checkable
+class KeepsRunFolder(Protocol):
+    """An evaluator that keeps files in the run folder (trained weights, for inheritance after a resume)."""
+
+    def set_output_dir(self, out: Path) -> None: ...
+
+
+@runtime_checkable
+class KeepsWeights(Protocol):
+    """An evaluator that keeps trained weights: ``retain`` is called after each checkpoint with the keys any
+    future child may inherit from; ``export_weights`` writes one key's weights (False if not kept)."""
+
+    def retain(self, keys: set[str]) -> None: ...
+
+    def export_weights(self, key: str, path: Path) -> bool: ...
+
+
+@runtime_checkable
 class Reconstructor(Protocol):
     """Rewrites new candidates before evaluation (GPT-NAS Algorithm 1). ``progress`` is t/T in [0, 1]."""
+    mask_rate: float
 
     def reconstruct(self, space: SearchSpace, candidates: Sequence[Candidate], progress: float,
                     rng: np.random.Generator) -> list[Candidate]: ...
+
+
+@runtime_checkable
+class NextTokenPredictor(Protocol):
+    """What the reconstructor needs of a model (``ArchGPT`` is one): the context window, a ``version`` bumped
+    whenever the weights change in place (prediction caches drop on a change), and batched prediction."""
+    window: int
+    version: int
+
+    def predict_next_tokens(self, contexts: Sequence[Sequence[str]], allowed_tokens: Sequence[Iterable[str]] | None
+                            = None, top_k: int = 1, temperature: float = 1.0,
+                            rng: np.random.Generator | None = None) -> list[str | None]: ...
+
+
+@runtime_checkable
+class BlockLabeller(Protocol):
+    """A model that can also name the block class of a predicted unit (the paper's block classifier)."""
+
+    @property
+    def can_classify_blocks(self) -> bool: ...
+
+    def classify_blocks(self, contexts: Sequence[Sequence[str]], tokens: Sequence[str],
+                        allowed_labels: Sequence[str] | None = None) -> list[str]: ...
+
+
+GenerationHook = Callable[[SearchState], None]
+"""Called after each generation with the search state (the online fine-tune is one)."""

@@ -25,7 +25,11 @@ from typing import Sequence
 import numpy as np
 
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.protocols import Candidate, SearchSpace, Unit
+from arch_gpt.modeling import ArchGPT
+from arch_gpt.search.protocols import (
+    BlockLabeller, Candidate, HasBlockClasses, HasContextArchitecture, NextTokenPredictor, SearchSpace, Unit,
+)
+from arch_gpt.tokenizer.tokenization import layer_tokens
 
 
 @dataclass
@@ -42,25 +46,27 @@ class ReconstructionStats:
 class GPTReconstructor:
     """Algorithm 1 over any :class:`~arch_gpt.search.protocols.SearchSpace`, with a model such as ``ArchGPT``."""
 
-    def __init__(self, model, mask_rate: float = 0.4, top_k: int = 1, temperature: float = 1.0,
+    def __init__(self, model: NextTokenPredictor, mask_rate: float = 0.4, top_k: int = 1, temperature: float = 1.0,
                  cache_size: int = 4096):
+        if not isinstance(model, NextTokenPredictor):
+            raise UserInputError(f"model: expected a next-token predictor such as ArchGPT (window, version, "
+                                 f"predict_next_tokens), got {type(model).__name__}")
         if not 0.0 <= mask_rate <= 1.0:
-            raise UserInputError(f"--mask-rate: must be in [0, 1], got {mask_rate}")
+            raise UserInputError(f"mask_rate: must be in [0, 1], got {mask_rate}")
         if top_k < 1:
             raise UserInputError(f"top_k: must be at least 1, got {top_k}")
         self.model, self.mask_rate, self.top_k, self.temperature = model, mask_rate, top_k, temperature
-        self.window = int(getattr(model, "window", 10))
+        self.window = int(model.window)
         self.cache_size = cache_size
         self._tokens: OrderedDict[str, list[str]] = OrderedDict()
         self._predictions: OrderedDict[tuple, tuple[str | None, str | None]] = OrderedDict()
-        self._version = getattr(model, "version", 0)
+        self._version = model.version
         self.stats = ReconstructionStats()
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, mask_rate: float = 0.4, device: str | None = None,
                         **kwargs) -> "GPTReconstructor":
         """Load ``ArchGPT.from_pretrained(name_or_path)`` (a bundled name, a folder or a Hub id)."""
-        from arch_gpt.modeling import ArchGPT
         return cls(ArchGPT.from_pretrained(name_or_path, device=device), mask_rate=mask_rate, **kwargs)
 
     def rate(self, progress: float) -> float:
@@ -73,8 +79,8 @@ class GPTReconstructor:
         if hit is not None:
             self._tokens.move_to_end(candidate.key)
             return hit
-        from arch_gpt.tokenizer.tokenization import layer_tokens
-        architecture = getattr(space, "context_architecture", space.to_architecture)
+        architecture = space.context_architecture if isinstance(space, HasContextArchitecture) else \
+            space.to_architecture
         tokens = layer_tokens(architecture(candidate.genome))
         _remember(self._tokens, candidate.key, tokens, self.cache_size)
         return tokens
@@ -82,12 +88,12 @@ class GPTReconstructor:
     def predict(self, space: SearchSpace, contexts: list[list[str]], allowed: list[frozenset[str]],
                 rng: np.random.Generator) -> tuple[list[str | None], list[str | None]]:
         """Predicted token and block label (None: the space picks) per context: ONE batched call for the misses."""
-        version = getattr(self.model, "version", 0)
+        version = self.model.version
         if version != self._version:
             self._predictions.clear()
             self._version = version
-        block_classes = getattr(space, "block_classes", None)
-        labelled = bool(block_classes) and getattr(self.model, "block_classifier", None) is not None
+        block_classes = list(space.block_classes) if isinstance(space, HasBlockClasses) else []
+        labelled = bool(block_classes) and isinstance(self.model, BlockLabeller) and self.model.can_classify_blocks
         keys = [(tuple(c), a, space.name) for c, a in zip(contexts, allowed)]
         cached = self.top_k == 1  # sampling must draw every time
         todo = [i for i, k in enumerate(keys) if not (cached and k in self._predictions)]

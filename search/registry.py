@@ -1,6 +1,8 @@
 """timm-style registries: ``@register_space`` / ``create_space(name, **kw)`` / ``list_spaces()``.
 
-Registries hold factories, never built objects. The same pattern serves strategies.
+Registries hold factories, never built objects; this module imports nothing of the search. The built-ins
+register when their package is imported: ``arch_gpt.search.spaces`` (which also offers ``create_space`` /
+``list_spaces``) and ``arch_gpt.search.strategies`` (``create_strategy`` / ``list_strategies``).
 """
 from __future__ import annotations
 
@@ -27,13 +29,11 @@ class Registry:
         return deco
 
     def create(self, name: str, **kwargs):
-        _load_builtins()
         if name not in self._factories:
             raise UserInputError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
         return self._factories[name](**kwargs)
 
     def names(self) -> list[str]:
-        _load_builtins()
         return sorted(self._factories)
 
 
@@ -41,33 +41,4 @@ SPACES = Registry("search space")
 STRATEGIES = Registry("strategy")
 
 register_space = SPACES.register
-create_space = SPACES.create
-list_spaces = SPACES.names
 register_strategy = STRATEGIES.register
-create_strategy = STRATEGIES.create
-list_strategies = STRATEGIES.names
-
-# Modules whose import registers the built-in spaces and strategies (missing ones are skipped).
-_BUILTIN_MODULES = (
-    "arch_gpt.search.spaces.blocks",
-    "arch_gpt.search.spaces.nasbench201",
-    "arch_gpt.search.spaces.macro",
-    "arch_gpt.search.strategies.genetic",
-    "arch_gpt.search.strategies.random",
-    "arch_gpt.search.strategies.evolution",
-)
-_loaded = False
-
-
-def _load_builtins() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    import importlib
-    for name in _BUILTIN_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:
-                raise

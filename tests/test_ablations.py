@@ -98,7 +98,7 @@ def test_mask_rate_cli_on_a_tabular_space(tmp_path, capsys):
     import itertools
 
     from arch_gpt import modeling
-    from arch_gpt.search.registry import create_space
+    from arch_gpt.search.spaces import create_space
     from arch_gpt.tokenizer import LayerTokenizer
 
     space = create_space("nasbench201")

@@ -20,7 +20,7 @@ from arch_gpt.search.bench_report import RunRecord, compare, mann_whitney_p, sum
 from arch_gpt.search.evaluators.tabular import TabularBenchmark
 from arch_gpt.search.protocols import Candidate
 from arch_gpt.search.reconstruction import GPTReconstructor
-from arch_gpt.search.registry import create_space
+from arch_gpt.search.spaces import create_space
 from arch_gpt.tokenizer import LayerTokenizer
 from arch_gpt.zoo import macro, nasbench201
 

@@ -8,7 +8,7 @@ import torch
 from arch_gpt.errors import UserInputError
 from arch_gpt.tokenizer import layer_tokens
 from arch_gpt.search.protocols import SearchSpace
-from arch_gpt.search.registry import create_space
+from arch_gpt.search.spaces import create_space
 from arch_gpt.search.spaces.block_modules import KINDS, keeps_channels
 from arch_gpt.search.spaces.blocks import BlockGene, BlockSpace, GenomeError
 

@@ -6,7 +6,11 @@ import json
 import numpy as np
 import pytest
 
+from arch_gpt import modeling
 from arch_gpt.cli import main
+from arch_gpt.search import loop
+from arch_gpt.search.spaces import create_space
+from arch_gpt.tokenizer.tokenization import LayerTokenizer
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
@@ -30,9 +34,6 @@ def table(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    modeling = pytest.importorskip("arch_gpt.modeling", reason="the model helper's arch_gpt.modeling is missing")
-    from arch_gpt.search.registry import create_space
-    from arch_gpt.tokenizer.tokenization import LayerTokenizer
     space = create_space("nasbench201")
     tokenizer = LayerTokenizer.build([space.to_architecture(space.parse(_arch_str((op,) * 6))) for op in OPS])
     folder = tmp_path_factory.mktemp("gpt") / "tiny"
@@ -58,21 +59,20 @@ def test_tabular_ga_writes_the_run_folder(table, tmp_path, capsys):
 
 def test_tabular_ga_gpt_killed_between_generations_resumes_to_the_same_result(table, tiny_model, tmp_path,
                                                                             monkeypatch):
-    from arch_gpt.search import runner
     args = ["--space", "nasbench201", "--benchmark", table, "--strategy", "ga+gpt", "--model", tiny_model,
             "--budget", 20, "--population", 5, "--seed", 3]
     assert _search(*args, "--output", tmp_path / "a") == 0
-    real, saved = runner.save_checkpoint, []
+    real, saved = loop.save_checkpoint, []
 
     def save_then_die(*a, **kw):  # Ctrl-C right after the 2nd generation's checkpoint
         real(*a, **kw)
         saved.append(1)
         if len(saved) == 2:
             raise KeyboardInterrupt
-    monkeypatch.setattr(runner, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
     assert _search(*args, "--output", tmp_path / "b") == 130
     assert not (tmp_path / "b" / "result.json").exists()
-    monkeypatch.setattr(runner, "save_checkpoint", real)
+    monkeypatch.setattr(loop, "save_checkpoint", real)
     assert _search(*args, "--output", tmp_path / "b", "--resume") == 0
     a, b = (json.loads((tmp_path / x / "result.json").read_text()) for x in "ab")
     a.pop("timings"), b.pop("timings")
@@ -96,7 +96,8 @@ def test_digits_training_on_a_tiny_budget(tmp_path, capsys):
     assert result["space"] == "blocks" and result["evaluations"] == 2
     assert 0.0 <= result["best"]["test_acc"] <= 1.0 and result["best"]["params"] > 0
     assert (out / "best.arch").exists() and (out / "best.safetensors").exists()
-    assert "id:1;" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "id:1;" not in printed and "best.arch" in printed  # the layers stay in the file unless asked for
 
 
 def _error(capsys, *args):
@@ -129,7 +130,7 @@ def test_bad_sizes(capsys, flag, value):
 
 
 def test_budget_and_generations_together(capsys):
-    assert "--budget and --generations" in _error(capsys, "--strategy", "ga", "--budget", 5, "--generations", 2)
+    assert "--budget, --generations: give one of them" in _error(capsys, "--strategy", "ga", "--budget", 5, "--generations", 2)
 
 
 def test_unknown_space(capsys):
@@ -148,3 +149,49 @@ def test_table_of_another_space(table, capsys):
 def test_bad_mask_rate(table, tiny_model, capsys):
     assert "--mask-rate" in _error(capsys, "--space", "nasbench201", "--benchmark", table, "--model", tiny_model,
                                    "--mask-rate", 1.5)
+
+
+def test_tabular_ga_gpt_ft_runs_from_search(table, tiny_model, tmp_path):
+    out = tmp_path / "ft"
+    assert _search("--space", "nasbench201", "--benchmark", table, "--strategy", "ga+gpt+ft", "--model", tiny_model,
+                   "--budget", 15, "--population", 5, "--finetune-steps", 2, "--output", out) == 0
+    assert json.loads((out / "result.json").read_text())["strategy"] == "ga+gpt+ft"
+
+
+def test_search_and_bench_write_the_identical_history(table, tiny_model, tmp_path):
+    """One builder: the same strategy, space, seed and budget give the same history.jsonl from both commands."""
+    for strategy in ("re", "ga+gpt+ft"):
+        assert _search("--space", "nasbench201", "--benchmark", table, "--strategy", strategy, "--model", tiny_model,
+                       "--budget", 40, "--seed", 1, "--output", tmp_path / f"search-{strategy}") == 0
+    assert main(["bench", "--no-progress", "--space", "nasbench201", "--benchmark", str(table), "--strategies",
+                 "re,ga+gpt+ft", "--budgets", "40", "--seeds", "2", "--model", str(tiny_model), "--keep-runs",
+                 "--output", str(tmp_path / "bench")]) == 0
+    for strategy in ("re", "ga+gpt+ft"):
+        searched = (tmp_path / f"search-{strategy}" / "history.jsonl").read_text()
+        benched = (tmp_path / "bench" / "runs" / f"{strategy.replace('+', '-')}-b40-s1" / "history.jsonl").read_text()
+        assert [json.loads(l) | {"cost_s": 0} for l in searched.splitlines()] == \
+            [json.loads(l) | {"cost_s": 0} for l in benched.splitlines()]
+        assert len(searched.splitlines()) == 40
+
+
+def test_num_classes_reaches_the_best_network(table, tmp_path):
+    out = tmp_path / "c100"
+    assert _search("--space", "nasbench201", "--benchmark", table, "--strategy", "ga", "--budget", 10,
+                   "--population", 5, "--num-classes", 100, "--output", out) == 0
+    assert json.loads((out / "best_genome.json").read_text())["num_classes"] == 100
+    assert "out_size:100" in (out / "best.arch").read_text().splitlines()[-1]
+
+
+def test_num_classes_comes_from_the_table_name(table, tmp_path):
+    c100 = tmp_path / "nasbench201_cifar100.json"
+    c100.write_bytes(table.read_bytes())
+    out = tmp_path / "run"
+    assert _search("--space", "nasbench201", "--benchmark", c100, "--strategy", "ga", "--budget", 10,
+                   "--population", 5, "--output", out) == 0
+    assert json.loads((out / "best_genome.json").read_text())["num_classes"] == 100
+
+
+@pytest.mark.parametrize("label", ["ga+ft", "gpt", "ga+gpt+gpt", "evolution+gpt", "+gpt"])
+def test_bad_strategy_label(capsys, label):
+    err = _error(capsys, "--strategy", label)
+    assert "--strategy" in err and "ga+gpt+ft" in err

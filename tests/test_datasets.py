@@ -15,14 +15,14 @@ def digits():
 def test_digits_splits_cover_all_images_once(digits):
     assert len(digits.train) + len(digits.val) + len(digits.test) == 1797
     assert abs(len(digits.train) - 1078) <= 5 and abs(len(digits.val) - 359) <= 5
-    assert digits.num_classes == 10 and digits.input_size == (3, 16, 16)
+    assert digits.num_classes == 10 and digits.image_size == (16, 16, 3)
     x, y = digits.train[0]
     assert x.shape == (3, 16, 16) and x.min() >= -1.0 and x.max() <= 1.0 and 0 <= int(y) < 10
 
 
 def test_digits_input_size_subset_and_seed():
     small = load_dataset("digits", input_size=8, subset=0.2, seed=1)
-    assert small.input_size == (3, 8, 8) and small.train[0][0].shape == (3, 8, 8)
+    assert small.image_size == (8, 8, 3) and small.train[0][0].shape == (3, 8, 8)
     assert 330 < len(small.train) + len(small.val) + len(small.test) < 390
     again = load_dataset("digits", input_size=8, subset=0.2, seed=1)
     assert torch.equal(small.val.tensors[1], again.val.tensors[1])
@@ -79,7 +79,7 @@ def _image_folder(root, classes, per_class):
 def test_imagenet_folder_with_subset(tmp_path):
     _image_folder(tmp_path, ["a", "b"], 10)
     data = load_dataset("imagenet", data_dir=tmp_path, input_size=16, subset=0.5)
-    assert data.num_classes == 2 and data.input_size == (3, 16, 16)
+    assert data.num_classes == 2 and data.image_size == (16, 16, 3)
     assert len(data.train) + len(data.val) == 10 and len(data.test) == 10
     assert data.train[0][0].shape == (3, 16, 16)
 

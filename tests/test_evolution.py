@@ -2,7 +2,7 @@
 import pytest
 
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.registry import create_strategy
+from arch_gpt.search.strategies import create_strategy
 from arch_gpt.search.strategies.evolution import RegularizedEvolution
 from search_toys import ChainSpace, ToyEvaluator
 
@@ -14,7 +14,7 @@ def test_population_is_the_youngest_individuals():
     result = re.run(progress=False, on_generation=lambda s: snapshots.append([i.candidate.key for i in s.population]))
     assert result.evaluations == 16
     assert [len(s) for s in snapshots] == [6] * 6
-    assert snapshots[-1] == [h["key"] for h in result.history[-6:]]
+    assert snapshots[-1] == [h.key for h in result.history[-6:]]
 
 
 def test_child_mutates_the_fittest_of_the_sample():
@@ -26,8 +26,8 @@ def test_child_mutates_the_fittest_of_the_sample():
         pop = snapshots[gen - 1]
         best = max(pop, key=lambda i: i.fitness).fitness
         child = result.history[4 + gen]
-        parent = next(i for i in pop if i.candidate.key == child["parents"][0])
-        assert parent.fitness == best and child["origin"] == "mutation"
+        parent = next(i for i in pop if i.candidate.key == child.parents[0])
+        assert parent.fitness == best and child.origin == "mutation"
 
 
 def test_registry_name():

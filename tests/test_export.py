@@ -101,7 +101,7 @@ def test_retrain_resume_equals_uninterrupted(tmp_path):
     retrain(run, "digits", RetrainConfig(epochs=1, step_size=1, lr=0.05, batch_size=128), out_dir=tmp_path / "part",
             progress=False)
     resumed = retrain(run, "digits", cfg, out_dir=tmp_path / "part", resume=True, progress=False)
-    assert [h["lr"] for h in full["history"]] == pytest.approx([0.005, 0.0005])
+    assert [h.lr for h in full["history"]] == pytest.approx([0.005, 0.0005])
     assert resumed["history"] == full["history"]
     a, b = load_file(str(tmp_path / "full" / "model.safetensors")), load_file(str(tmp_path / "part" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -2,7 +2,7 @@
 import pytest
 
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.registry import create_strategy
+from arch_gpt.search.strategies import create_strategy
 from arch_gpt.search.strategies.genetic import GeneticSearch
 from search_toys import ChainSpace, ToyEvaluator
 
@@ -18,7 +18,7 @@ def test_runs_population_times_generations_and_improves():
     result = GeneticSearch(ChainSpace(), ev, population=8, generations=6, seed=0).run(progress=False)
     assert result.evaluations == 48 and result.generations == 6
     assert [len(b) for b in ev.batches][0] == 8
-    first = max(h["fitness"] for h in result.history[:8])
+    first = max(h.fitness for h in result.history[:8])
     assert result.best.fitness >= first
     assert result.best.fitness == 1.0  # conv3 everywhere is the toy optimum
 
@@ -26,7 +26,7 @@ def test_runs_population_times_generations_and_improves():
 def test_budget_cuts_last_generation():
     result = GeneticSearch(ChainSpace(), ToyEvaluator(), population=5, budget=13, seed=0).run(progress=False)
     assert result.evaluations == 13
-    assert [h["generation"] for h in result.history].count(2) == 3
+    assert [h.generation for h in result.history].count(2) == 3
 
 
 def test_repeated_keys_are_cached_not_reevaluated():
@@ -36,8 +36,8 @@ def test_repeated_keys_are_cached_not_reevaluated():
     seen = [k for batch in ev.batches for k in batch]
     assert len(seen) == len(set(seen)) <= 16
     assert result.evaluations == 36
-    assert sum(h["cached"] for h in result.history) == 36 - len(seen)
-    assert all(h["cost_s"] == 0.0 for h in result.history if h["cached"])
+    assert sum(h.cached for h in result.history) == 36 - len(seen)
+    assert all(h.cost_s == 0.0 for h in result.history if h.cached)
 
 
 def test_elitism_keeps_the_best():
@@ -49,17 +49,17 @@ def test_elitism_keeps_the_best():
 
 def test_offspring_origins_and_parents():
     result = GeneticSearch(ChainSpace(), ToyEvaluator(), population=6, generations=3, seed=1).run(progress=False)
-    gen0 = [h for h in result.history if h["generation"] == 0]
-    later = [h for h in result.history if h["generation"] > 0]
-    assert {h["origin"] for h in gen0} == {"sample"} and all(h["parents"] == [] for h in gen0)
-    assert all(h["parents"] for h in later)
-    assert {h["origin"] for h in later} <= {"crossover", "mutation", "crossover+mutation", "copy"}
+    gen0 = [h for h in result.history if h.generation == 0]
+    later = [h for h in result.history if h.generation > 0]
+    assert {h.origin for h in gen0} == {"sample"} and all(h.parents == () for h in gen0)
+    assert all(h.parents for h in later)
+    assert {h.origin for h in later} <= {"crossover", "mutation", "crossover+mutation", "copy"}
 
 
 def test_same_seed_same_run_other_seed_other_run():
     def keys(seed):
         r = GeneticSearch(ChainSpace(), ToyEvaluator(), population=6, generations=3, seed=seed).run(progress=False)
-        return [h["key"] for h in r.history]
+        return [h.key for h in r.history]
     assert keys(7) == keys(7)
     assert keys(7) != keys(8)
 
@@ -89,7 +89,7 @@ def test_every_new_individual_is_reconstructed_before_evaluation():
     result = GeneticSearch(ChainSpace(), ToyEvaluator(), rec, population=4, generations=3, seed=0).run(progress=False)
     assert [len(keys) for _, keys in rec.calls] == [4, 4, 4]
     assert [p for p, _ in rec.calls] == [0.0, 4 / 12, 8 / 12]
-    assert all(h["key"].startswith("conv3") and h["predicted_units"] == [0] for h in result.history)
+    assert all(h.key.startswith("conv3") and h.predicted_units == (0,) for h in result.history)
     assert result.strategy == "ga+gpt"
 
 

@@ -94,13 +94,13 @@ def test_resume_without_checkpoint_is_refused(tmp_path):
 
 
 def test_resume_without_output_is_refused():
-    with pytest.raises(UserInputError, match="--output"):
+    with pytest.raises(UserInputError, match="output_dir"):
         MAKERS["ga"]().run(None, resume=True, progress=False)
 
 
 def test_existing_run_is_not_overwritten(tmp_path):
     MAKERS["random"]().run(tmp_path, progress=False)
-    with pytest.raises(UserInputError, match="--resume"):
+    with pytest.raises(UserInputError, match="already holds a run"):
         MAKERS["random"]().run(tmp_path, progress=False)
 
 
@@ -114,8 +114,8 @@ def test_failed_candidates_are_recorded_and_search_goes_on(tmp_path):
     space = ChainSpace(length=1)
     ga = GeneticSearch(space, ToyEvaluator(fail={"conv3"}), population=3, generations=3, seed=0)
     result = ga.run(tmp_path, progress=False)
-    failed = [h for h in result.history if h["key"] == "conv3"]
-    assert failed and all(h["fitness"] == 0.0 and h["error"] == "toy failure" for h in failed)
+    failed = [h for h in result.history if h.key == "conv3"]
+    assert failed and all(h.fitness == 0.0 and h.error == "toy failure" for h in failed)
     assert result.best.candidate.key == "conv1" and result.evaluations == 9
 
 

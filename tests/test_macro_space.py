@@ -7,7 +7,7 @@ import torch
 
 from arch_gpt.errors import UserInputError
 from arch_gpt.search.protocols import SearchSpace
-from arch_gpt.search.registry import create_space
+from arch_gpt.search.spaces import create_space
 from arch_gpt.search.spaces.macro import MacroSpace
 from arch_gpt.tokenizer.tokenization import layer_tokens
 from arch_gpt.zoo import macro as zoo

@@ -7,10 +7,10 @@ import torch
 
 from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import TINY, ArchGPT
-from arch_gpt.search.online_finetune import OnlineFinetuner
+from arch_gpt.search.online import OnlineFinetuner
 from arch_gpt.search.protocols import FitnessRecord
 from arch_gpt.search.spaces.macro import MacroSpace
-from arch_gpt.search.strategies.base import SearchState
+from arch_gpt.search.records import SearchState
 from arch_gpt.tokenizer import LayerTokenizer
 
 
@@ -70,5 +70,5 @@ def test_examples_cover_every_unit_with_a_choice(model_and_space):
 
 def test_bad_settings_are_refused(model_and_space):
     model, space = model_and_space
-    with pytest.raises(UserInputError, match="online fine-tune"):
+    with pytest.raises(UserInputError, match="finetune_steps"):
         OnlineFinetuner(model, space, steps=0)

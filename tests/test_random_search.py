@@ -2,7 +2,7 @@
 import pytest
 
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.registry import create_strategy
+from arch_gpt.search.strategies import create_strategy
 from arch_gpt.search.strategies.random import RandomSearch
 from search_toys import ChainSpace, ToyEvaluator
 
@@ -11,16 +11,16 @@ def test_spends_the_budget_in_batches_of_new_samples():
     ev = ToyEvaluator()
     result = RandomSearch(ChainSpace(), ev, budget=25, batch_size=10, seed=0).run(progress=False)
     assert result.evaluations == 25 and [len(b) for b in ev.batches] == [10, 10, 5]
-    keys = [h["key"] for h in result.history]
+    keys = [h.key for h in result.history]
     assert len(set(keys)) == 25  # 256 genomes: novelty retries avoid repeats
-    assert {h["origin"] for h in result.history} == {"sample"}
-    assert result.best.fitness == max(h["fitness"] for h in result.history)
+    assert {h.origin for h in result.history} == {"sample"}
+    assert result.best.fitness == max(h.fitness for h in result.history)
 
 
 def test_best_is_first_of_ties():
     result = RandomSearch(ChainSpace(length=1), ToyEvaluator(), budget=8, batch_size=4, seed=0).run(progress=False)
-    best = [h for h in result.history if h["fitness"] == result.best.fitness]
-    assert result.best.candidate.key == best[0]["key"]
+    best = [h for h in result.history if h.fitness == result.best.fitness]
+    assert result.best.candidate.key == best[0].key
 
 
 def test_reconstructor_sees_every_sample():

@@ -10,8 +10,8 @@ from arch_gpt.search.protocols import Candidate
 from arch_gpt.search.reconstruction import GPTReconstructor
 from search_toys import OPS, ChainSpace
 
-modeling = pytest.importorskip("arch_gpt.modeling", reason="the model helper's arch_gpt.modeling is not there yet")
-from arch_gpt.tokenizer.tokenization import LayerTokenizer, layer_tokens  # noqa: E402
+from arch_gpt import modeling
+from arch_gpt.tokenizer.tokenization import LayerTokenizer, layer_tokens
 
 SPACE = ChainSpace(length=4)
 
@@ -44,6 +44,11 @@ def trained():
     return _train_towards(modeling.ArchGPT.create(_tokenizer(), **modeling.TINY), "conv3")
 
 
+def tiny_predictor():
+    """An untrained tiny ArchGPT: enough for settings that never call the model."""
+    return modeling.ArchGPT.create(_tokenizer(), **modeling.TINY)
+
+
 def _cands(n=5, seed=0):
     rng = np.random.default_rng(seed)
     return [Candidate(g, SPACE.key(g)) for g in (SPACE.sample(rng) for _ in range(n))]
@@ -53,7 +58,8 @@ class Spy:
     """Wraps a real model and records the calls the reconstructor makes."""
     def __init__(self, model):
         self.model, self.window, self.calls = model, model.window, []
-        self.block_classifier = model.block_classifier
+        self.version = 0
+        self.can_classify_blocks = model.can_classify_blocks
 
     def predict_next_tokens(self, contexts, **kw):
         self.calls.append((list(map(list, contexts)), list(kw["allowed_tokens"])))
@@ -64,7 +70,7 @@ class Spy:
 
 
 def test_mask_rate_decays_linearly():
-    rec = GPTReconstructor(object(), mask_rate=0.4)
+    rec = GPTReconstructor(tiny_predictor(), mask_rate=0.4)
     assert [rec.rate(p) for p in (0.0, 0.25, 1.0, 2.0)] == pytest.approx([0.4, 0.3, 0.0, 0.0])
 
 
@@ -166,10 +172,17 @@ def test_from_pretrained_folder(trained, tmp_path):
     assert all(c.genome == ("conv3",) * 4 for c in out)
 
 
-@pytest.mark.parametrize("kwargs", [{"mask_rate": -0.1}, {"mask_rate": 1.1}, {"top_k": 0}])
-def test_bad_settings(kwargs):
-    with pytest.raises(UserInputError):
-        GPTReconstructor(object(), **kwargs)
+@pytest.mark.parametrize("kwargs, field", [({"mask_rate": -0.1}, "mask_rate"), ({"mask_rate": 1.1}, "mask_rate"),
+                                           ({"top_k": 0}, "top_k")])
+def test_bad_settings(kwargs, field):
+    with pytest.raises(UserInputError, match=field):
+        GPTReconstructor(tiny_predictor(), **kwargs)
+
+
+@pytest.mark.parametrize("model", [None, object(), "arch-gpt-nasbench101"])
+def test_a_model_that_is_no_predictor_is_refused(model):
+    with pytest.raises(UserInputError, match="model: expected a next-token predictor"):
+        GPTReconstructor(model)
 
 
 def test_token_lists_are_cached_per_key(trained):

@@ -152,7 +152,7 @@ def test_search_killed_between_generations_resumes_identically(digits, tmp_path)
     resumed = ga().run(tmp_path / "cut", resume=True, progress=False)
     strip = [{k: v for k, v in h.items() if k != "cost_s"} for h in full.history]
     assert [{k: v for k, v in h.items() if k != "cost_s"} for h in resumed.history] == strip
-    assert {h["origin"] for h in full.history} - {"sample"}  # offspring were trained (inheriting weights)
+    assert {h.origin for h in full.history} - {"sample"}  # offspring were trained (inheriting weights)
     assert (tmp_path / "cut" / "best.safetensors").is_file()
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arch_gpt.encoding import atomic_write_text
+from arch_gpt.io import atomic_write_text
 from arch_gpt.tokenizer.tokenization import LayerTokenizer
 from arch_gpt.torch_io import BLOCK_CLASSES
 from arch_gpt.training.data import WINDOW, CorpusError, build_datasets, check_output, save_corpus

@@ -1,53 +1,65 @@
-"""The ``arch-gpt`` command line: a thin dispatcher over subcommand modules.
+"""The ``arch-gpt`` command line: a thin dispatcher over one module per subcommand.
 
-Each module listed in :data:`COMMAND_MODULES` exposes ``register(subparsers)``, which adds its
-parser(s) and sets ``func`` to a function taking the parsed args and returning an exit code.
+Each subcommand module exposes ``register(subparsers)``, which adds its parser and sets ``func`` to a
+function taking the parsed args and returning an exit code. Subcommand modules only parse, call the library
+and print; they import the heavy library modules inside ``run`` so that ``arch-gpt --help`` stays fast.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from arch_gpt import __version__
+from arch_gpt.cli import ablation, bench, corpus, encode, export, retrain, search
 from arch_gpt.errors import UserInputError
 
-COMMAND_MODULES = (
-    "arch_gpt.commands.encode",
-    "arch_gpt.commands.corpus",
-    "arch_gpt.search.commands",
-    "arch_gpt.search.export",
-    "arch_gpt.search.retrain",
-    "arch_gpt.search.ablations",
-    "arch_gpt.search.bench",
-)
+COMMANDS = (encode, corpus, search, export, retrain, ablation, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``arch-gpt`` parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="arch-gpt", description="GPT-NAS: architecture search helped by a GPT.")
-    from arch_gpt import __version__
     parser.add_argument("--version", action="version", version=f"arch-gpt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:  # a subcommand module not written yet must not break the others
-            if err.name != name:
-                raise
-            continue
+    for module in COMMANDS:
         module.register(sub)
     return parser
 
 
+def option_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Parameter name → command-line flag, over every subcommand (``population`` → ``--population``)."""
+    flags: dict[str, str] = {}
+    for action in parser._actions:
+        if action.option_strings:
+            flags.setdefault(action.dest, max(action.option_strings, key=len))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                for dest, flag in option_flags(sub).items():
+                    flags.setdefault(dest, flag)
+    return flags
+
+
+def as_flags(message: str, parser: argparse.ArgumentParser) -> str:
+    """A library error names parameters (``population: must be ...``); the CLI user sees the flags."""
+    head, sep, rest = message.partition(": ")
+    names = [n.strip() for n in head.split(",")]
+    flags = option_flags(parser)
+    if sep and all(n in flags for n in names):
+        return ", ".join(flags[n] for n in names) + sep + rest
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; user errors print one line and exit 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
+    if not hasattr(args, "func"):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
     except UserInputError as err:
-        print(f"arch-gpt {args.command}: error: {err}", file=sys.stderr)
+        print(f"arch-gpt {args.command}: error: {as_flags(str(err), parser)}", file=sys.stderr)
         return 2
     except FileNotFoundError as err:
         print(f"arch-gpt {args.command}: error: file not found: {err.filename or err}", file=sys.stderr)

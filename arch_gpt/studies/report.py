@@ -1,4 +1,4 @@
-"""Summaries of a with/without-GPT study: per strategy and budget, the Mann-Whitney tests, results.md, the plot.
+"""Summaries of a with/without-GPT study: run records, per strategy and budget, the Mann-Whitney tests, results.md.
 
 Inputs are :class:`RunRecord`s, one per strategy x budget x seed. Every number in the report is computed
 from them: the test accuracy of the best-by-fitness architecture, the regret against the table's
@@ -7,11 +7,14 @@ optimum (its best-by-fitness architecture's test accuracy), and the search time 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import stats
+
+from arch_gpt.errors import UserInputError
+from arch_gpt.search.records import SearchResult
+from arch_gpt.studies.stats import mann_whitney_p
 
 
 @dataclass
@@ -36,8 +39,43 @@ class RunRecord:
     finetune_s: float = 0.0  # online fine-tune seconds (already included in search_s)
     curve: list[float] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_json(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping, where: str = "run record") -> "RunRecord":
+        """A record from its JSON object; UserInputError naming ``where`` and the bad field."""
+        if not isinstance(data, Mapping):
+            raise UserInputError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        try:
+            record = cls(**data)
+        except TypeError as err:
+            raise UserInputError(f"{where}: not a run record ({err})") from None
+        for name in ("best_fitness", "best_test", "regret", "fitness_regret"):
+            if not isinstance(getattr(record, name), (int, float)):
+                raise UserInputError(f"{where}: field {name!r}: expected a number, got {getattr(record, name)!r}")
+        return record
+
+    @classmethod
+    def from_result(cls, label: str, budget: int, seed: int, result: SearchResult, optimum_fitness: float,
+                    optimum_test: float, finetune_s: float = 0.0) -> "RunRecord":
+        """The record of a finished search (its history gives the incumbent curve); ``finetune_s`` is added
+        to the search time."""
+        best_fit, best_test, curve = float("-inf"), None, []
+        for h in result.history:
+            if best_test is None or h.fitness > best_fit:
+                best_fit, best_test = h.fitness, h.test_acc
+            curve.append(round(float(best_test), 4))
+        rec = result.best.record
+        t = result.timings
+        return cls(
+            strategy=label, budget=budget, seed=seed, best_key=result.best.candidate.key, best_fitness=rec.fitness,
+            best_test=float(rec.test_acc), regret=float(optimum_test - rec.test_acc),
+            fitness_regret=float(optimum_fitness - rec.fitness), evaluations=result.evaluations,
+            unique_evaluations=result.unique_evaluations, generations=result.generations,
+            search_s=t.search_s + finetune_s, reconstruction_s=t.reconstruction_s, evaluation_s=t.evaluation_s,
+            predicted_units=sum(len(h.predicted_units) for h in result.history), finetune_s=finetune_s,
+            curve=curve)
 
 
 @dataclass
@@ -104,24 +142,6 @@ def pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
     return sorted(out, key=lambda p: (p[1].count("+"), present.index(p[1]), p[0].count("+")))
 
 
-def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided Mann-Whitney U p-value (scipy); 1.0 when every value is tied (no difference to find)."""
-    p = stats.mannwhitneyu(a, b, alternative="two-sided").pvalue
-    return float(p) if np.isfinite(p) else 1.0
-
-
-def versus(label: str, budget: int, got: Sequence[float], other: str, ref: Sequence[float]) -> dict:
-    """One comparison row of the study scripts: ``label``'s results against ``other``'s at ``budget``."""
-    return {"strategy": label, "budget": budget, "mean": float(np.mean(got)), "std": float(np.std(got)),
-            "vs": other, "other_mean": float(np.mean(ref)), "p": mann_whitney_p(got, ref)}
-
-
-def versus_line(row: dict) -> str:
-    """A :func:`versus` row as a markdown table line (strategy, budget, mean ± std, vs, other mean, p)."""
-    return (f"| {row['strategy']} | {row['budget']} | {row['mean']:.3f} ± {row['std']:.3f} | {row['vs']} | "
-            f"{row['other_mean']:.3f} | {row['p']:.3g} |")
-
-
 def compare(records: Sequence[RunRecord], summaries: Sequence[Summary]) -> list[Comparison]:
     """Mann-Whitney U (two-sided, scipy) of each pair of :func:`pairs` for every budget where both ran on at
     least 2 seeds."""
@@ -184,46 +204,3 @@ def markdown(summaries: Sequence[Summary], comparisons: Sequence[Comparison], he
     if comparisons:
         lines += ["", "## Verdict", ""] + [f"- budget {c.budget}: {verdict(c)}" for c in comparisons]
     return "\n".join(lines) + "\n"
-
-
-def plot_convergence(records: Sequence[RunRecord], path: Path, title: str, optimum: float | None = None) -> None:
-    """Mean incumbent test accuracy vs evaluations (log axis) with a ±1 std band, one line per strategy, a panel
-    per budget; the optimum's test accuracy as a dashed line. The y range starts where the means are after
-    5% of the budget, so that the differences that matter stay visible."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    budgets = sorted({r.budget for r in records})
-    strategies = list(dict.fromkeys(r.strategy for r in records))
-    fig, axes = plt.subplots(1, len(budgets), figsize=(5 * len(budgets), 4), squeeze=False)
-    for ax, budget in zip(axes[0], budgets):
-        floor = []
-        for i, strategy in enumerate(strategies):
-            curves = [r.curve for r in records if r.strategy == strategy and r.budget == budget and r.curve]
-            if not curves:
-                continue
-            n = min(len(c) for c in curves)
-            data = np.array([c[:n] for c in curves])
-            mean, std = data.mean(axis=0), data.std(axis=0)
-            x = np.arange(1, n + 1)
-            ax.plot(x, mean, color=f"C{i}", label=f"{strategy} ({len(curves)} seeds)")
-            ax.fill_between(x, mean - std, mean + std, color=f"C{i}", alpha=0.15)
-            floor.append(float(mean[min(n - 1, max(0, budget // 20))]))
-        if optimum is not None:
-            ax.axhline(optimum, color="k", linestyle="--", linewidth=0.8, label="optimum")
-        if floor:
-            top = max(optimum if optimum is not None else -np.inf, *floor)
-            ax.set_ylim(min(floor) - 0.5, top + 0.5)
-        ax.set_xscale("log")
-        ax.set_title(f"budget {budget}")
-        ax.set_xlabel("evaluations")
-        ax.set_ylabel("test acc. of best-by-fitness (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)

@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.protocols import Candidate, FitnessRecord
+from arch_gpt.search.protocols import Candidate, FitnessRecord, ParsesKeys, SearchSpace
 
 
 class TableError(UserInputError):
@@ -128,6 +129,16 @@ class TabularBenchmark:
         """The registered name of the space this table indexes."""
         return self.format.space
 
+    @property
+    def num_classes(self) -> int:
+        """Classes of the table's dataset, read from its file name (``cifar100`` → 100, ``imagenet16-120`` →
+        120, else 10): the tables carry no such field. ``num_classes=`` / ``--num-classes`` overrides it."""
+        name = Path(self.path).name.lower().replace("_", "-")
+        for pattern, classes in ((r"imagenet-?16-?120", 120), (r"cifar-?100", 100), (r"cifar-?10", 10)):
+            if re.search(pattern, name):
+                return classes
+        return 10
+
     def __len__(self) -> int:
         return len(self.entries)
 
@@ -147,9 +158,11 @@ class TabularBenchmark:
         key = min(self.entries, key=lambda k: (-self.entries[k].fitness, k))
         return key, self.entries[key]
 
-    def check_space(self, space) -> None:
+    def check_space(self, space: SearchSpace) -> None:
         """TableError unless this table indexes ``space`` and every key is one of the space's genomes."""
-        name = getattr(space, "name", type(space).__name__)
+        name = space.name
+        if not isinstance(space, ParsesKeys):
+            raise TableError(f"{self.path}: space {name!r} cannot rebuild genomes from table keys (no parse)")
         if name != self.space:
             raise TableError(f"{self.path}: a {self.space} table cannot score the {name!r} space "
                              f"(use --space {self.space})")

@@ -30,14 +30,13 @@ from typing import Sequence
 
 import torch
 from torch import nn
+from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, TensorDataset
 
 from arch_gpt.errors import UserInputError
+from arch_gpt.io import atomic_path
 from arch_gpt.search.datasets import ImageData
-from arch_gpt.search.protocols import Candidate, FitnessRecord, SearchSpace
-
-DEFAULT_BATCH = {"cifar10": 512, "cifar100": 512, "imagenet": 128}  # others (digits): 128
-
+from arch_gpt.search.protocols import Candidate, FitnessRecord, KeepsRunFolder, KeepsWeights, SearchSpace
 
 @dataclass
 class TrainingConfig:
@@ -47,7 +46,7 @@ class TrainingConfig:
     warmup_epochs: float = 1.0
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    batch_size: int | None = None  # None: 512 on CIFAR, 128 on ImageNet and digits
+    batch_size: int = 128  # per-dataset search defaults: arch_gpt.search.spec.DATASET_DEFAULTS
     max_steps_per_epoch: int | None = None  # cap for quick runs; None trains on the whole split
     train_predicted_only: bool = True  # (i)
     bn_only: bool = True  # (ii)
@@ -59,11 +58,11 @@ class TrainingConfig:
 
     def __post_init__(self):
         if self.epochs < 0:
-            raise UserInputError(f"--epochs: must be >= 0, got {self.epochs}")
-        if self.lr <= 0:
-            raise UserInputError(f"--lr: must be > 0, got {self.lr}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UserInputError(f"--batch-size: must be at least 1, got {self.batch_size}")
+            raise UserInputError(f"epochs: must be >= 0, got {self.epochs}")
+        if not self.lr > 0:  # NaN too
+            raise UserInputError(f"lr: must be > 0, got {self.lr}")
+        if self.batch_size < 1:
+            raise UserInputError(f"batch_size: must be at least 1, got {self.batch_size}")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
             raise UserInputError(f"max_steps_per_epoch: must be at least 1, got {self.max_steps_per_epoch}")
 
@@ -72,13 +71,13 @@ class CandidateFailure(RuntimeError):
     """A candidate that cannot be trained (the reason becomes its record's ``error``)."""
 
 
-class TrainingEvaluator:
+class TrainingEvaluator(KeepsRunFolder, KeepsWeights):
     """Trains each candidate's ``space.build_module`` on ``data`` and scores it by validation accuracy."""
 
     def __init__(self, space: SearchSpace, data: ImageData, config: TrainingConfig | None = None):
         self.space, self.data, self.config = space, data, config or TrainingConfig()
         self.device = torch.device(self.config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.batch_size = self.config.batch_size or DEFAULT_BATCH.get(data.name, 128)
+        self.batch_size = self.config.batch_size
         self.weights_dir: Path | None = None
         self._weights: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
 
@@ -89,13 +88,11 @@ class TrainingEvaluator:
 
     def export_weights(self, key: str, path: Path) -> bool:
         """Write the trained weights of ``key`` to ``path`` (safetensors); False if they were not kept."""
-        from safetensors.torch import save_file
         state = self._load_weights(key)
         if state is None:
             return False
-        tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-        save_file(state, str(tmp))
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            save_file(state, str(tmp))
         return True
 
     def retain(self, keys: set[str]) -> None:
@@ -130,7 +127,13 @@ class TrainingEvaluator:
     def _train(self, cand: Candidate, start: float) -> FitnessRecord:
         cfg = self.config
         seed = (zlib.crc32(cand.key.encode()) ^ cfg.seed) & 0x7FFFFFFF
-        torch.manual_seed(seed)
+        # The candidate's own RNG stream: seeded from its key, forked so the caller's global state is untouched.
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            return self._train_seeded(cand, start, seed)
+
+    def _train_seeded(self, cand: Candidate, start: float, seed: int) -> FitnessRecord:
+        cfg = self.config
         module = self.space.build_module(cand.genome, self.data.num_classes).to(self.device)
         inherited = self._inherit(module, cand) if cfg.inherit_weights else set()
         mode, trainable = self._trainable(module, cand, inherited)
@@ -219,11 +222,8 @@ class TrainingEvaluator:
             self._weights.popitem(last=False)
         path = self._path(key)
         if path is not None:
-            from safetensors.torch import save_file
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            save_file(state, str(tmp))
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                save_file(state, str(tmp))
 
     def _load_weights(self, key: str) -> dict[str, torch.Tensor] | None:
         if key in self._weights:
@@ -231,7 +231,6 @@ class TrainingEvaluator:
         path = self._path(key)
         if path is None or not path.is_file():
             return None
-        from safetensors.torch import load_file
         return load_file(str(path))
 
     def _inherit(self, module: nn.Module, cand: Candidate) -> set[str]:

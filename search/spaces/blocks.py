@@ -20,10 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from arch_gpt.encoding import Architecture, Layer
+from arch_gpt.encoding import Architecture, ArchitectureError, Layer
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.protocols import Unit
+from arch_gpt.search.protocols import HasBlockClasses, ParsesKeys, SerializesGenomes, Unit
 from arch_gpt.search.registry import register_space
+from arch_gpt.tokenizer import layer_tokens
+from arch_gpt.torch_io import from_module
 from arch_gpt.search.spaces.block_modules import (
     CHANNEL_MULTIPLE, KINDS, BlockNetwork, keeps_channels, make_block, make_stem,
 )
@@ -82,8 +84,6 @@ def block_signature(kind: str, in_c: int, out_c: int, stride: int, extra: int,
                     hw: tuple[int, int] = (8, 8)) -> tuple[str, int]:
     """The token of the first layer a block executes and its number of layers, from tracing the real
     block (cached; a block's layer count does not depend on the input's height and width)."""
-    from arch_gpt.tokenizer import layer_tokens
-    from arch_gpt.torch_io import from_module
 
     block = nn.Sequential(make_block(kind, in_c, out_c, stride, extra)).eval()  # a container, as in a network
     with torch.no_grad():
@@ -92,7 +92,7 @@ def block_signature(kind: str, in_c: int, out_c: int, stride: int, extra: int,
 
 
 @register_space("blocks")
-class BlockSpace:
+class BlockSpace(ParsesKeys, SerializesGenomes, HasBlockClasses):
     """Variable-length lists of torchvision blocks (Table 2 kinds), ``min_blocks``..``max_blocks`` long."""
     name = "blocks"
 
@@ -263,7 +263,6 @@ class BlockSpace:
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
-        from arch_gpt.torch_io import from_module
 
         h, w, c = self.input_size
         with torch.no_grad():
@@ -302,7 +301,6 @@ class BlockSpace:
         """The index of every block's first layer in ``to_architecture(genome)``, from per-block layer counts
         (so units need no trace of the whole network)."""
         if self._stem_layers is None:
-            from arch_gpt.torch_io import from_module
             h, w, c = self.input_size
             with torch.no_grad():
                 stem = from_module(nn.Sequential(make_stem(c, self.stem_channels, self.stem_stride)).eval(),
@@ -344,8 +342,6 @@ class BlockSpace:
 
 def _layer_token(layer: Layer) -> str | None:
     """The token of one predicted layer out of context (None if it cannot stand alone, e.g. an Add)."""
-    from arch_gpt.encoding import ArchitectureError
-    from arch_gpt.tokenizer import layer_tokens
 
     try:
         return layer_tokens(Architecture((layer,)))[0]

@@ -15,7 +15,8 @@ import numpy as np
 
 from arch_gpt.encoding import Architecture, Layer, Size
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.protocols import Unit
+from arch_gpt.search.protocols import ParsesKeys, Unit
+from arch_gpt.tokenizer.tokenization import layer_tokens
 from arch_gpt.zoo.layer_chain import ExpandedNetwork
 
 
@@ -27,7 +28,7 @@ def input_size_hwc(input_size: int | Sequence[int]) -> Size:
     return size
 
 
-class CategoricalSpace:
+class CategoricalSpace(ParsesKeys):
     """A genome of ``length`` positions, each one of ``choices``; subclasses implement ``split``, ``join``,
     ``expand_choices`` and ``build_module``."""
     name: str
@@ -115,7 +116,6 @@ class CategoricalSpace:
     def choice_tokens(self) -> list[dict[str, str]]:
         """Per unit, choice → token of its signature layer (tokens are position independent: computed once)."""
         if self._tokens is None:
-            from arch_gpt.tokenizer.tokenization import layer_tokens
             table: list[dict[str, str]] = [{} for _ in range(self.length)]
             for choice in self.choices:
                 net = self.expand_choices([choice] * self.length)
@@ -151,7 +151,6 @@ class CategoricalSpace:
         if predicted is None or isinstance(predicted, str):
             token = predicted
         else:
-            from arch_gpt.tokenizer.tokenization import layer_tokens
             token = layer_tokens(Architecture((predicted,)))[0]
         choice = self.choice_for_token(unit.index, token)
         ops = list(self.split(genome))

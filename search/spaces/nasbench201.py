@@ -12,13 +12,14 @@ from torch import nn
 
 from arch_gpt.encoding import Architecture
 from arch_gpt.zoo import nasbench201 as zoo
+from arch_gpt.search.protocols import HasContextArchitecture
 from arch_gpt.search.registry import register_space
 from arch_gpt.search.spaces.categorical import CategoricalSpace
 from arch_gpt.zoo.layer_chain import ExpandedNetwork
 
 
 @register_space("nasbench201")
-class NASBench201Space(CategoricalSpace):
+class NASBench201Space(CategoricalSpace, HasContextArchitecture):
     """The 15,625 cells of NAS-Bench-201 (5 ops on each of 6 edges) in the 16/32/64-channel skeleton."""
     name = "nasbench201"
     choices = zoo.OPS

@@ -1,59 +1,22 @@
 """What every search strategy shares: the individuals, the search state, and the propose/update contract.
 
 A strategy only proposes candidates (``propose``) and keeps its population (``update``); the loop in
-:mod:`arch_gpt.search.runner` reconstructs, evaluates (with a cache), logs and checkpoints. The budget is
+:mod:`arch_gpt.search.loop` reconstructs, evaluates (with a cache), logs and checkpoints. The budget is
 the number of individuals evaluated (the paper's 30 x 20 = 600): a key seen before is not re-evaluated
 (its cached record is reused at no cost and logged as ``cached``) but still counts as one evaluation.
 Proposals whose key was already seen are re-mutated (or re-sampled) up to ``novelty_retries`` times first.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.protocols import Candidate, Evaluator, FitnessRecord, Reconstructor, SearchSpace
-
-if TYPE_CHECKING:  # pragma: no cover
-    from arch_gpt.search.runner import SearchResult
-
-
-@dataclass(frozen=True)
-class Individual:
-    """An evaluated candidate."""
-    candidate: Candidate
-    record: FitnessRecord
-
-    @property
-    def fitness(self) -> float:
-        return self.record.fitness
-
-
-@dataclass
-class Timings:
-    """Seconds spent, summed over resumed runs. ``search_s`` is everything but evaluation."""
-    search_s: float = 0.0
-    reconstruction_s: float = 0.0
-    evaluation_s: float = 0.0
-    total_s: float = 0.0
-
-
-@dataclass
-class SearchState:
-    """Everything a checkpoint holds: enough to continue a run exactly where it stopped."""
-    generation: int = 0
-    evaluations: int = 0
-    population: list[Individual] = field(default_factory=list)
-    cache: dict[str, FitnessRecord] = field(default_factory=dict)
-    history: list[dict] = field(default_factory=list)
-    timings: Timings = field(default_factory=Timings)
-    best: Individual | None = None
-
-    def seen(self, key: str) -> bool:
-        return key in self.cache
+from arch_gpt.search.loop import run_search
+from arch_gpt.search.protocols import Evaluator, GenerationHook, Reconstructor, SearchSpace
+from arch_gpt.search.records import Candidate, Individual, SearchResult, SearchState
 
 
 class Strategy:
@@ -63,7 +26,7 @@ class Strategy:
     def __init__(self, space: SearchSpace, evaluator: Evaluator, reconstructor: Reconstructor | None = None, *,
                  budget: int | None = None, seed: int = 0, novelty_retries: int = 10):
         if budget is not None and budget < 1:
-            raise UserInputError(f"--budget: must be at least 1 evaluation, got {budget}")
+            raise UserInputError(f"budget: must be at least 1 evaluation, got {budget}")
         if novelty_retries < 0:
             raise UserInputError(f"novelty_retries: must be >= 0, got {novelty_retries}")
         self.space, self.evaluator, self.reconstructor = space, evaluator, reconstructor
@@ -87,9 +50,9 @@ class Strategy:
 
     def config(self) -> dict:
         """The settings that must match when a run is resumed (JSON-able)."""
-        return {"strategy": self.name, "space": getattr(self.space, "name", type(self.space).__name__),
-                "seed": self.seed, "budget": self.budget, "gpt": self.reconstructor is not None,
-                "mask_rate": getattr(self.reconstructor, "mask_rate", None)}
+        return {"strategy": self.name, "space": self.space.name, "seed": self.seed, "budget": self.budget,
+                "gpt": self.reconstructor is not None,
+                "mask_rate": None if self.reconstructor is None else self.reconstructor.mask_rate}
 
     @property
     def label(self) -> str:
@@ -97,11 +60,10 @@ class Strategy:
         return self.name + ("+gpt" if self.reconstructor is not None else "")
 
     def run(self, output_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
-            on_generation: Callable[[SearchState], None] | None = None) -> "SearchResult":
-        """Run the search to its budget; see :func:`arch_gpt.search.runner.run_search`."""
-        from arch_gpt.search.runner import run_search
+            on_generation: GenerationHook | None = None, label: str | None = None) -> SearchResult:
+        """Run the search to its budget; see :func:`arch_gpt.search.loop.run_search`."""
         return run_search(self, output_dir=output_dir, resume=resume, progress=progress,
-                          on_generation=on_generation)
+                          on_generation=on_generation, label=label)
 
     # --- helpers for subclasses -----------------------------------------------------------------
     def candidate(self, genome, origin: str, parents: tuple[str, ...] = ()) -> Candidate:

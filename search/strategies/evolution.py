@@ -12,9 +12,10 @@ from typing import Sequence
 import numpy as np
 
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.protocols import Candidate, Evaluator, Reconstructor, SearchSpace
+from arch_gpt.search.protocols import Evaluator, Reconstructor, SearchSpace
+from arch_gpt.search.records import Candidate, Individual, SearchState
 from arch_gpt.search.registry import register_strategy
-from arch_gpt.search.strategies.base import Individual, SearchState, Strategy
+from arch_gpt.search.strategies.base import Strategy
 
 
 @register_strategy("re")
@@ -27,7 +28,7 @@ class RegularizedEvolution(Strategy):
                  budget: int = 600, seed: int = 0, novelty_retries: int = 10):
         super().__init__(space, evaluator, reconstructor, budget=budget, seed=seed, novelty_retries=novelty_retries)
         if population < 2:
-            raise UserInputError(f"--population: must be at least 2, got {population}")
+            raise UserInputError(f"population: must be at least 2, got {population}")
         if not 1 <= sample_size <= population:
             raise UserInputError(f"sample_size: must be in [1, population={population}], got {sample_size}")
         if children_per_generation < 1:

@@ -23,9 +23,10 @@ from typing import Sequence
 import numpy as np
 
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.protocols import Candidate, Evaluator, Reconstructor, SearchSpace
+from arch_gpt.search.protocols import Evaluator, Reconstructor, SearchSpace
+from arch_gpt.search.records import Candidate, Individual, SearchState
 from arch_gpt.search.registry import register_strategy
-from arch_gpt.search.strategies.base import Individual, SearchState, Strategy, binary_tournament
+from arch_gpt.search.strategies.base import Strategy, binary_tournament
 
 
 @register_strategy("ga")
@@ -39,9 +40,9 @@ class GeneticSearch(Strategy):
                  novelty_retries: int = 10):
         super().__init__(space, evaluator, reconstructor, budget=budget, seed=seed, novelty_retries=novelty_retries)
         if population < 2:
-            raise UserInputError(f"--population: must be at least 2, got {population}")
+            raise UserInputError(f"population: must be at least 2, got {population}")
         if generations < 1:
-            raise UserInputError(f"--generations: must be at least 1, got {generations}")
+            raise UserInputError(f"generations: must be at least 1, got {generations}")
         for flag, rate in (("crossover_rate", crossover_rate), ("mutation_rate", mutation_rate)):
             if not 0.0 <= rate <= 1.0:
                 raise UserInputError(f"{flag}: must be in [0, 1], got {rate}")

@@ -6,9 +6,10 @@ from typing import Sequence
 import numpy as np
 
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.protocols import Candidate, Evaluator, Reconstructor, SearchSpace
+from arch_gpt.search.protocols import Evaluator, Reconstructor, SearchSpace
+from arch_gpt.search.records import Candidate, Individual, SearchState
 from arch_gpt.search.registry import register_strategy
-from arch_gpt.search.strategies.base import Individual, SearchState, Strategy
+from arch_gpt.search.strategies.base import Strategy
 
 
 @register_strategy("random")

@@ -1,0 +1,58 @@
+"""``arch-gpt bench``: the with/without-GPT study on a tabular benchmark (NAS-Bench-201 / NAS-Bench-Macro).
+
+Every strategy x budget x seed is one search, built exactly as ``arch-gpt search`` builds it. Finished runs are
+appended to DIR/runs.jsonl, so an interrupted study continues when rerun with the same settings; at the end
+DIR/results.json, DIR/results.md and DIR/convergence.png are written. --keep-runs also keeps every run's
+search folder (history.jsonl, result.json, ...) under DIR/runs/.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from arch_gpt.cli.search import int_list
+
+
+def str_list(text: str) -> tuple[str, ...]:
+    """``"ga,ga+gpt"`` → ("ga", "ga+gpt") for argparse."""
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one name")
+    return values
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``arch-gpt bench``."""
+    p = subparsers.add_parser("bench", help="with/without-GPT study on a tabular benchmark (NAS-Bench-201/Macro)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", required=True, choices=("nasbench201", "nasbench-macro"))
+    p.add_argument("--benchmark", required=True, metavar="FILE", help="JSON table (NAS-Bench-201 or -Macro format)")
+    p.add_argument("--strategies", type=str_list, default=("random", "random+gpt", "ga", "ga+gpt", "re"),
+                   help="comma-separated, e.g. random,random+gpt,ga,ga+gpt,re; X+gpt+ft adds the online fine-tune "
+                        "(default: random,random+gpt,ga,ga+gpt,re)")
+    p.add_argument("--budgets", type=int_list, default=(10, 100, 600),
+                   help="evaluations per run (default: 10,100,600)")
+    p.add_argument("--seeds", type=int, default=30, help="runs per strategy and budget, seeds 0..N-1 (default: 30)")
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="classes of the table's dataset (default: from the file name, e.g. 100 for *cifar100*)")
+    p.add_argument("--model", default="arch-gpt-nasbench101", help="ArchGPT for the +gpt strategies")
+    p.add_argument("--mask-rate", type=float, default=0.4, help="initial GPT mask rate (default: 0.4)")
+    p.add_argument("--finetune-steps", type=int, default=5, help="+ft: steps after each generation (default: 5)")
+    p.add_argument("--finetune-top", type=int, default=10, help="+ft: fittest architectures used (default: 10)")
+    p.add_argument("--finetune-lr", type=float, default=1e-3, help="+ft: learning rate (default: 0.001)")
+    p.add_argument("--output", required=True, metavar="DIR")
+    p.add_argument("--keep-runs", action="store_true", help="keep every run's search folder under DIR/runs/")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from arch_gpt.studies.bench import RESULTS_MD, BenchConfig, run_study
+
+    config = BenchConfig(space=args.space, benchmark=args.benchmark, strategies=args.strategies, budgets=args.budgets,
+                         seeds=args.seeds, num_classes=args.num_classes, model=args.model, mask_rate=args.mask_rate,
+                         finetune_steps=args.finetune_steps, finetune_top=args.finetune_top,
+                         finetune_lr=args.finetune_lr, output=args.output, keep_runs=args.keep_runs)
+    run_study(config, progress=not args.no_progress)
+    print(f"wrote {Path(args.output) / RESULTS_MD}")
+    return 0

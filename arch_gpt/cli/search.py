@@ -1,0 +1,108 @@
+"""``arch-gpt search``: find a CNN with a (GPT-helped) search; the README's main-job command.
+
+With no arguments it searches the block space on the embedded digits dataset with ga+gpt and the bundled GPT
+on a small budget that ends in minutes on 2 CPUs (population 6, 3 generations, digits at their native 8x8,
+block widths 8-32, 4 epochs at lr 0.05, batch 64). Other datasets get the paper's settings (population 30,
+20 generations, 6 epochs at lr 0.01); every one can be set by its option. --benchmark FILE scores a tabular
+space (nasbench201, nasbench-macro) by table lookup instead of training. STRATEGY+gpt+ft also fine-tunes the
+GPT online on the fittest architectures after each generation. Outputs: result.json, history.jsonl,
+checkpoint.json, best.arch, best_genome.json, convergence.png in the run folder.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+
+def add_search_options(p: argparse.ArgumentParser) -> None:
+    """The options shared by ``search`` and the studies: data, benchmark, GPT, training."""
+    from arch_gpt.search.spec import SearchConfig
+    d = SearchConfig()
+    p.add_argument("--space", default=d.space, help="search space: blocks, nasbench201, nasbench-macro")
+    p.add_argument("--dataset", default=d.dataset, help="digits (embedded), cifar10, cifar100, imagenet")
+    p.add_argument("--data-dir", help="folder of cifar10/cifar100/imagenet data")
+    p.add_argument("--download", action="store_true", help="download CIFAR into --data-dir if missing")
+    p.add_argument("--subset", type=float, help="fraction of each class kept (the paper uses 0.1 on ImageNet)")
+    p.add_argument("--input-size", type=int, help="image side in pixels (default: 8 on digits, else per dataset)")
+    p.add_argument("--benchmark", metavar="FILE", help="tabular benchmark JSON: score by lookup, no training")
+    p.add_argument("--num-classes", type=int,
+                   help="classes of the network's head (default: the dataset's, or from the table's file name)")
+    p.add_argument("--model", default=d.model, help="ArchGPT for +gpt: bundled name, folder or Hub id")
+    p.add_argument("--mask-rate", type=float, default=d.mask_rate, help="initial GPT mask rate (decays to 0)")
+    p.add_argument("--finetune-steps", type=int, default=d.finetune_steps,
+                   help="+ft: AdamW steps after each generation")
+    p.add_argument("--finetune-top", type=int, default=d.finetune_top,
+                   help="+ft: fine-tune on this many fittest architectures so far")
+    p.add_argument("--finetune-lr", type=float, default=d.finetune_lr, help="+ft: learning rate")
+    p.add_argument("--epochs", type=int, help="training epochs per candidate (default: 4 on digits, else 6)")
+    p.add_argument("--lr", type=float, help="SGD peak lr after warm-up (default: 0.05 on digits, else 0.01)")
+    p.add_argument("--batch-size", type=int, help="default: 64 on digits, 512 on CIFAR, 128 on ImageNet")
+    p.add_argument("--max-steps", type=int, dest="max_steps_per_epoch", help="cap on training steps per epoch")
+    p.add_argument("--no-accelerate", dest="accelerate", action="store_false",
+                   help="train every candidate fully (no weight inheritance, predicted-only or BN-only training)")
+    p.add_argument("--widths", type=int_list, help="block space: comma-separated channel widths (multiples of 8)")
+    p.add_argument("--min-blocks", type=int, help="block space: fewest blocks")
+    p.add_argument("--max-blocks", type=int, help="block space: most blocks")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """``"8,16,24"`` → (8, 16, 24) for argparse."""
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def config_from_args(args: argparse.Namespace, **overrides):
+    """The :class:`~arch_gpt.search.spec.SearchConfig` of parsed options (its fields, by name)."""
+    from dataclasses import fields
+
+    from arch_gpt.search.spec import SearchConfig
+    values = {f.name: getattr(args, f.name) for f in fields(SearchConfig) if hasattr(args, f.name)}
+    return SearchConfig(**{**values, **overrides})
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``arch-gpt search``."""
+    p = subparsers.add_parser("search", help="search an architecture (GA + GPT reconstruction by default)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--strategy", default="ga+gpt",
+                   help="ga, random, re; +gpt adds GPT reconstruction, +gpt+ft also the online fine-tune")
+    p.add_argument("--population", type=int, help="population size (default: 6 on digits, else 30)")
+    p.add_argument("--generations", type=int, help="generations incl. the initial one (default: 3 on digits, else 20)")
+    p.add_argument("--budget", type=int, help="evaluations (default: population x generations)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the search and of every candidate's training")
+    add_search_options(p)
+    p.add_argument("--output", metavar="DIR", help="run folder (default: arch-gpt-runs/<space>-<strategy>-...)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
+    p.add_argument("--show-arch", action="store_true", help="print the best network's layers")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from arch_gpt.errors import UserInputError
+    from arch_gpt.search.spec import build_search
+
+    if args.resume and args.output is None:
+        raise UserInputError("resume: needs --output DIR of the run to continue")
+    config = config_from_args(args)
+    search = build_search(config)
+    out = Path(args.output) if args.output else Path("arch-gpt-runs") / (
+        f"{config.space}-{search.spec.label.replace('+', '-')}-seed{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+    result = search.run(out, resume=args.resume, progress=not args.no_progress)
+    rec = result.best.record
+    if args.show_arch:
+        print(result.best_architecture.to_text(), end="")
+    test = "n/a" if rec.test_acc is None else f"{rec.test_acc:.4f}"
+    print(f"best {result.best.candidate.key}: fitness (val acc) {rec.fitness:.4f}, test acc {test}, "
+          f"params {rec.params if rec.params is not None else 'n/a'}, {len(result.best_architecture.layers)} "
+          f"layers; {result.evaluations} evaluations in {result.timings.total_s:.1f} s")
+    print(f"run folder: {out} (best.arch holds the network)")
+    return 0

@@ -1,0 +1,250 @@
+"""One way to name and build a search: ``"ga+gpt+ft"`` → :class:`StrategySpec`, and :func:`build_search`.
+
+Every entry point (``arch-gpt search``, ``arch-gpt bench``, the ablations, the Python API) describes a
+search with a :class:`SearchConfig` and builds it with :func:`build_search`, so one label means the same
+settings everywhere. Options left ``None`` take the per-dataset defaults of :data:`DATASET_DEFAULTS`
+(tabular benchmarks use :data:`PAPER_DEFAULTS`, the paper's 30 x 20).
+
+    from arch_gpt.search.spec import SearchConfig, build_search
+    result = build_search(SearchConfig(strategy="ga+gpt", space="nasbench201",
+                                       benchmark="nasbench201_cifar10.json")).run("runs/nb201")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from arch_gpt.errors import UserInputError
+from arch_gpt.modeling import ArchGPT
+from arch_gpt.search.datasets import ImageData, load_dataset
+from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator
+from arch_gpt.search.evaluators.training import TrainingConfig, TrainingEvaluator
+from arch_gpt.search.online import OnlineFinetuner
+from arch_gpt.search.protocols import Evaluator, SearchSpace
+from arch_gpt.search.reconstruction import GPTReconstructor
+from arch_gpt.search.records import SearchResult
+from arch_gpt.search.spaces import create_space
+from arch_gpt.search.strategies import Strategy, create_strategy, list_strategies
+
+DEFAULT_MODEL = "arch-gpt-nasbench101"
+SUFFIXES = ("", "+gpt", "+gpt+ft")
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A parsed strategy label: the base strategy, with GPT reconstruction, with the online fine-tune."""
+    base: str
+    gpt: bool = False
+    finetune: bool = False
+
+    @classmethod
+    def parse(cls, label: str) -> "StrategySpec":
+        """``'ga'`` → (ga), ``'ga+gpt'`` → (ga, gpt), ``'ga+gpt+ft'`` → (ga, gpt, fine-tune)."""
+        name, plus, suffix = str(label).partition("+")
+        if plus + suffix not in SUFFIXES or not name:
+            raise UserInputError(f"strategy: {label!r} is not STRATEGY, STRATEGY+gpt or STRATEGY+gpt+ft; "
+                                 f"choose one of: {', '.join(all_labels())}")
+        if name not in list_strategies():
+            raise UserInputError(f"strategy: unknown {name!r} in {label!r}; choose one of: {', '.join(all_labels())}")
+        return cls(name, bool(suffix), suffix == "gpt+ft")
+
+    @property
+    def label(self) -> str:
+        return self.base + ("+gpt" if self.gpt else "") + ("+ft" if self.finetune else "")
+
+
+def all_labels() -> list[str]:
+    """Every valid strategy label (for help texts and choices)."""
+    return [name + suffix for name in list_strategies() for suffix in SUFFIXES]
+
+
+@dataclass(frozen=True)
+class DatasetDefaults:
+    """Search and training defaults of one dataset (``None``: the evaluator's or the space's own)."""
+    population: int
+    generations: int
+    epochs: int
+    lr: float
+    batch_size: int
+    input_size: int | None
+    widths: tuple[int, ...] | None = None
+
+
+PAPER_DEFAULTS = DatasetDefaults(population=30, generations=20, epochs=6, lr=0.01, batch_size=128, input_size=None)
+DATASET_DEFAULTS: dict[str, DatasetDefaults] = {
+    # digits: minutes on 2 CPUs (native 8x8 images, small block widths)
+    "digits": DatasetDefaults(population=6, generations=3, epochs=4, lr=0.05, batch_size=64, input_size=8,
+                              widths=(8, 16, 24, 32)),
+    "cifar10": replace(PAPER_DEFAULTS, batch_size=512),
+    "cifar100": replace(PAPER_DEFAULTS, batch_size=512),
+    "imagenet": PAPER_DEFAULTS,
+}
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Every option of a search. ``None`` takes the per-dataset default (:data:`DATASET_DEFAULTS`)."""
+    strategy: str = "ga+gpt"
+    space: str = "blocks"
+    seed: int = 0
+    # what scores a candidate: a benchmark table (lookup), else training on a dataset
+    benchmark: str | None = None
+    dataset: str = "digits"
+    data_dir: str | None = None
+    download: bool = False
+    subset: float | None = None
+    input_size: int | None = None
+    num_classes: int | None = None  # None: from the dataset, or inferred from the table's file name
+    # the search's size
+    population: int | None = None
+    generations: int | None = None
+    budget: int | None = None  # evaluations; default population x generations
+    # the GPT (+gpt, +gpt+ft)
+    model: str = DEFAULT_MODEL
+    mask_rate: float = 0.4
+    finetune_steps: int = 5  # +ft: AdamW steps after each generation,
+    finetune_top: int = 10  # on the units of this many fittest architectures so far,
+    finetune_lr: float = 1e-3  # at this learning rate
+    # training of each candidate (not used with a benchmark)
+    epochs: int | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    max_steps_per_epoch: int | None = None
+    accelerate: bool = True  # weight inheritance, predicted-only and BN-only training
+    device: str | None = None
+    # block-space options (None: the space's defaults; widths default per dataset)
+    widths: tuple[int, ...] | None = None
+    min_blocks: int | None = None
+    max_blocks: int | None = None
+
+    @property
+    def tabular(self) -> bool:
+        return self.benchmark is not None
+
+    def defaults(self) -> DatasetDefaults:
+        """The defaults that fill this config's ``None`` options."""
+        return PAPER_DEFAULTS if self.tabular else DATASET_DEFAULTS.get(self.dataset, PAPER_DEFAULTS)
+
+
+@dataclass
+class Search:
+    """A built search: the strategy (space, evaluator, reconstructor inside) and the online fine-tune."""
+    strategy: Strategy
+    spec: StrategySpec
+    finetuner: OnlineFinetuner | None = None
+
+    def run(self, output_dir: str | Path | None = None, resume: bool = False, progress: bool = True) -> SearchResult:
+        """Run to the budget. A fine-tuned GPT is restored afterwards, so a shared model never leaks."""
+        if self.finetuner is None:
+            return self.strategy.run(output_dir, resume=resume, progress=progress, label=self.spec.label)
+        self.finetuner.reset()
+        try:
+            return self.strategy.run(output_dir, resume=resume, progress=progress, on_generation=self.finetuner,
+                                     label=self.spec.label)
+        finally:
+            self.finetuner.restore()
+
+    @property
+    def finetune_s(self) -> float:
+        """Seconds spent fine-tuning online (0 without +ft)."""
+        return 0.0 if self.finetuner is None else self.finetuner.seconds
+
+
+def _check(config: SearchConfig) -> None:
+    for name in ("population", "generations", "budget", "epochs", "batch_size", "max_steps_per_epoch"):
+        value = getattr(config, name)
+        if value is not None and value < (0 if name == "epochs" else 1):
+            raise UserInputError(f"{name}: must be {'>= 0' if name == 'epochs' else 'positive'}, got {value}")
+    if config.budget is not None and config.generations is not None:
+        raise UserInputError("budget, generations: give one of them, not both")
+    if config.seed < 0:
+        raise UserInputError(f"seed: must be >= 0, got {config.seed}")
+    if not 0.0 <= config.mask_rate <= 1.0:
+        raise UserInputError(f"mask_rate: must be in [0, 1], got {config.mask_rate}")
+    if config.num_classes is not None and config.num_classes < 1:
+        raise UserInputError(f"num_classes: must be positive, got {config.num_classes}")
+
+
+def load_model(name: str, device: str | None = None) -> ArchGPT:
+    """``ArchGPT.from_pretrained(name)`` with a one-line error naming the model that could not be loaded."""
+    try:
+        return ArchGPT.from_pretrained(name, device=device)
+    except (OSError, UserInputError) as err:
+        raise UserInputError(f"model: cannot load the GPT {name!r} ({err}); pass a trained ArchGPT folder, a "
+                             f"bundled name or a Hub id, or use a strategy without +gpt") from None
+
+
+def build_space(config: SearchConfig, data: ImageData | None = None, table: TabularBenchmark | None = None
+                ) -> SearchSpace:
+    """The space of ``config``, sized for the data (or the table's classes)."""
+    if table is not None:
+        space = create_space(config.space, num_classes=config.num_classes or table.num_classes)
+        table.check_space(space)
+        return space
+    assert data is not None
+    h, w, c = data.image_size
+    extra: dict = {}
+    if config.space == "blocks":
+        widths = config.widths or config.defaults().widths
+        extra = {k: v for k, v in {"widths": widths, "min_blocks": config.min_blocks,
+                                   "max_blocks": config.max_blocks}.items() if v is not None}
+    return create_space(config.space, num_classes=config.num_classes or data.num_classes, input_size=(h, w, c),
+                        **extra)
+
+
+def build_evaluator(config: SearchConfig, space: SearchSpace, data: ImageData | None = None,
+                    table: TabularBenchmark | None = None) -> Evaluator:
+    """A table lookup, or training on ``data`` with the config's (or the dataset's default) schedule."""
+    if table is not None:
+        return TabularEvaluator(table)
+    assert data is not None
+    d = config.defaults()
+    fast = config.accelerate
+    training = TrainingConfig(
+        epochs=_pick(config.epochs, d.epochs), lr=_pick(config.lr, d.lr), batch_size=_pick(config.batch_size,
+                                                                                           d.batch_size),
+        max_steps_per_epoch=config.max_steps_per_epoch, device=config.device, seed=config.seed,
+        train_predicted_only=fast, bn_only=fast, inherit_weights=fast)
+    return TrainingEvaluator(space, data, training)
+
+
+def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None, data: ImageData | None = None,
+                 space: SearchSpace | None = None, evaluator: Evaluator | None = None,
+                 model: ArchGPT | None = None) -> Search:
+    """Build the search ``config`` describes. Parts already loaded (the table, the data, the space, an
+    evaluator, the GPT) can be passed in to share them between runs; the rest is loaded here."""
+    _check(config)
+    spec = StrategySpec.parse(config.strategy)
+    d = config.defaults()
+    if config.tabular and table is None:
+        table = TabularBenchmark.load(config.benchmark)
+    if not config.tabular and data is None and (space is None or evaluator is None):
+        data = load_dataset(config.dataset, data_dir=config.data_dir, download=config.download,
+                            subset=config.subset, input_size=_pick(config.input_size, d.input_size), seed=config.seed)
+    space = space or build_space(config, data, table)
+    evaluator = evaluator or build_evaluator(config, space, data, table)
+    reconstructor = finetuner = None
+    if spec.gpt:
+        model = model or load_model(config.model, config.device)
+        reconstructor = GPTReconstructor(model, mask_rate=config.mask_rate)
+        if spec.finetune:
+            finetuner = OnlineFinetuner(model, space, config.finetune_steps, config.finetune_top, config.finetune_lr)
+    population = _pick(config.population, d.population)
+    generations = _pick(config.generations, d.generations)
+    budget = config.budget if config.budget is not None else population * generations
+    common = {"space": space, "evaluator": evaluator, "reconstructor": reconstructor, "seed": config.seed,
+              "budget": budget}
+    if spec.base == "ga":
+        strategy = create_strategy("ga", population=population, generations=generations, **common)
+    elif spec.base == "random":
+        strategy = create_strategy("random", batch_size=population, **common)
+    elif spec.base == "re":
+        strategy = create_strategy("re", population=population, sample_size=max(1, min(10, population // 3)),
+                                   children_per_generation=min(10, population), **common)
+    else:
+        strategy = create_strategy(spec.base, **common)
+    return Search(strategy, spec, finetuner)
+
+
+def _pick(value, default):
+    return value if value is not None else default
