@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from arch_gpt.encoding import Layer
+    from arch_gpt.layers import Layer
 
 # ``other`` layers whose output has the input's size.
 SHAPE_PRESERVING = frozenset({

@@ -1,12 +1,15 @@
-"""Architecture → runnable ``nn.Module`` (the builder behind :func:`arch_gpt.torch_io.to_module`).
+"""Architecture → runnable ``nn.Module`` (the builder behind :meth:`Architecture.to_module`).
 
 Layers run in execution order. A layer takes the previous layer's output when its in_size matches, else
 the most recent earlier output (or the network input) of exactly its in_size — the same input rule as the
 tokenizer's ``@-k`` references. Add/Mul/Concat take the outputs their ``value`` names (0 = network input).
 Consecutive layers with one block label live in one :class:`LayerGroup` whose ``block_label`` the tracer
-reads back, so ``from_module(to_module(a)) == a`` for architectures with ids 1..n.
+reads back, so ``from_module(to_module(a)) == a`` for architectures with ids 1..n. Works at the layer level:
+any object with ``layers`` and ``input_size`` builds (it imports :mod:`arch_gpt.layers`, never ``encoding``).
 """
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -14,10 +17,12 @@ from torch import nn
 from torchvision.models.shufflenetv2 import channel_shuffle
 from torchvision.ops import StochasticDepth
 
-from arch_gpt.encoding import Architecture, ArchitectureError, Layer, OtherLayer, check_layer
+from arch_gpt.layers import ArchitectureError, Layer, OtherLayer, Size, check_layer
 from arch_gpt.shapes import pool_ceil_mode
 
-Size = tuple[int, int, int]
+if TYPE_CHECKING:  # pragma: no cover
+    from arch_gpt.encoding import Architecture
+
 _ACTIVATIONS = {"ReLU": nn.ReLU, "ReLU6": nn.ReLU6, "SiLU": nn.SiLU, "Sigmoid": nn.Sigmoid, "Hardswish": nn.Hardswish,
                 "Hardsigmoid": nn.Hardsigmoid, "GELU": nn.GELU, "Tanh": nn.Tanh, "LeakyReLU": nn.LeakyReLU,
                 "Identity": nn.Identity, "Flatten": nn.Flatten}
@@ -184,11 +189,14 @@ class LayerGroup(nn.Module):
 
 
 class ArchitectureModule(nn.Module):
-    """Runs an Architecture's layers in order on an input of shape ``(N, C, H, W)``; returns the last output."""
+    """Runs an Architecture's layers in order on an input of shape ``(N, C, H, W)``; returns the last output.
 
-    def __init__(self, arch: Architecture):
+    ``arch`` is duck-typed: anything with ``layers`` (in execution order) and ``input_size`` ``(H, W, C)``.
+    """
+
+    def __init__(self, arch: "Architecture"):
         super().__init__()
-        if not len(arch):
+        if not arch.layers:
             raise ArchitectureError("an architecture without layers cannot be built", field="layers")
         h, w, c = _flat(arch.input_size)
         self.input_size = (c, h, w)

@@ -1,9 +1,10 @@
-"""The tracer behind :func:`arch_gpt.torch_io.from_module`: a torch.fx graph with real shapes, or forward hooks.
+"""The tracer behind :meth:`Architecture.from_module`: a torch.fx graph with real shapes, or forward hooks.
 
 Leaf modules (convs, pools, BN, activations, Linear, ...) and functional ops (add, mul, cat, flatten,
 mean, relu, channel_shuffle, chunk, ...) map to layers; pure views (contiguous, clone, getitem) pass
 their input through. Models that torch.fx cannot trace are traced with forward hooks on leaf modules,
-which sees modules only (no functional adds or concats).
+which sees modules only (no functional adds or concats). Works at the layer level only (it returns a list
+of layers and imports :mod:`arch_gpt.layers`, never :mod:`arch_gpt.encoding`), so no import cycle closes.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import math
 import operator
 import re
 from dataclasses import replace
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -22,11 +23,10 @@ from torch.fx.passes.shape_prop import ShapeProp
 from torchvision.models import shufflenetv2
 from torchvision.ops import StochasticDepth
 
-from arch_gpt.encoding import ArchitectureError, ConvLayer, FCLayer, Layer, OtherLayer, PoolLayer, check_layer
+from arch_gpt.layers import (
+    MODULE_BLOCKS, ArchitectureError, ConvLayer, FCLayer, Layer, OtherLayer, PoolLayer, Size, check_layer,
+)
 from arch_gpt.torch_build import ChannelShuffle, Chunk, Zero
-from arch_gpt.torch_io import MODULE_BLOCKS
-
-Size = tuple[int, int, int]
 
 
 class ModuleTraceError(ArchitectureError):
@@ -306,9 +306,13 @@ def _trace_hooks(module: nn.Module, x: torch.Tensor) -> list[Layer]:
     return layers
 
 
-def trace_layers(module: nn.Module, input_size: tuple[int, int, int]) -> list[Layer]:
-    """Layers of ``module`` run in eval mode on a zero input ``(1, *input_size)`` (on the module's device and dtype);
-    the module's training mode is restored afterwards."""
+def trace_layers(module: nn.Module, input_size: Sequence[int]) -> list[Layer]:
+    """Layers (ids 1..n, block-labelled) of ``module`` run in eval mode on a zero input ``(1, *input_size)`` (C, H, W;
+    on the module's device and dtype); the module's training mode is restored afterwards."""
+    input_size = tuple(input_size)
+    if len(input_size) != 3 or not all(isinstance(v, int) and v > 0 for v in input_size):
+        raise ArchitectureError(f"expected (channels, height, width) of positive integers, got {input_size!r}",
+                                field="input_size")
     param = next(module.parameters(), None)
     x = torch.zeros((1, *input_size), device=param.device if param is not None else "cpu",
                     dtype=param.dtype if param is not None and param.is_floating_point() else torch.float32)

@@ -172,6 +172,28 @@ def test_save_and_load_back(tmp_path, corpus):
     assert (out / "summary.json").read_text().count("again") == 1
 
 
+def test_save_never_deletes_a_side_folder_it_did_not_write(tmp_path, corpus):
+    """``out.tmp`` / ``out.old`` that the user made are refused, not deleted; leftovers of a run are cleaned."""
+    _, tok, data = corpus
+    out = tmp_path / "corpus"
+    for side in ("corpus.tmp", "corpus.old"):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "mine.txt").write_text("keep me")
+        with pytest.raises(CorpusError, match=side):
+            check_output(out, overwrite=True)
+        with pytest.raises(CorpusError, match=side):
+            save_corpus(out, data, tok, {"corpus": "test"}, progress=False)
+        assert (tmp_path / side / "mine.txt").read_text() == "keep me" and not out.exists()
+        (tmp_path / side / "mine.txt").unlink()
+        (tmp_path / side).rmdir()
+    save_corpus(out, data, tok, {"corpus": "first"}, progress=False)
+    (tmp_path / "corpus.tmp").mkdir()                                   # a leftover of an interrupted run
+    (tmp_path / "corpus.tmp" / ".arch-gpt-corpus-staging").touch()
+    save_corpus(out, data, tok, {"corpus": "second"}, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"]
+    assert "second" in (out / "summary.json").read_text() and not (out / ".arch-gpt-corpus-staging").exists()
+
+
 def test_check_output_refuses_non_empty_folder(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "file").write_text("keep me")

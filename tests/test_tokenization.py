@@ -15,6 +15,7 @@ from arch_gpt.tokenizer import (
     SPECIAL_TOKENS, LayerTokenizer, TokenError, TokenizerFileError, build_vocab, check_token, count_tokens,
     layer_tokens, token_to_layer, tokens_to_architecture,
 )
+from arch_gpt.zoo.torchvision_models import trace_table2_model
 
 
 def _graph_arch() -> Architecture:
@@ -312,15 +313,8 @@ TRACED = ["resnet18", "efficientnet_b0", "googlenet", "shufflenet_v2_x1_0", "reg
 
 
 @pytest.fixture(scope="module")
-def traced():
-    try:
-        from arch_gpt.zoo.torchvision_models import trace_table2_model
-
-        return {name: trace_table2_model(name, input_size=32) for name in TRACED}
-    except ModuleNotFoundError as err:  # the tracing modules are written by another helper
-        if not (err.name or "").startswith("arch_gpt"):
-            raise
-        pytest.skip(f"{err.name} is not written yet")
+def traced() -> dict[str, Architecture]:
+    return {name: trace_table2_model(name, input_size=32) for name in TRACED}
 
 
 @pytest.mark.parametrize("name", TRACED)

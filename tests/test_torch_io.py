@@ -1,12 +1,16 @@
 """Tests of arch_gpt.torch_io: tracing torchvision models (weights=None) and building modules back."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
 
 from arch_gpt.encoding import Architecture, ArchitectureError, OtherLayer, check_layer
+from arch_gpt.torch_build import ArchitectureModule
 from arch_gpt.torch_io import BLOCK_CLASSES, LAYER_BLOCKS, MODULE_BLOCKS, block_class, from_module, to_module
+from arch_gpt.torch_trace import trace_layers
 from arch_gpt.zoo.torchvision_models import trace_table2_model
 
 # layer count and final out_size at 32x32 (the FC to 1000 classes)
@@ -147,6 +151,14 @@ def test_chain_round_trip_and_forward():
     assert module(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
     assert from_module(module, input_size=(3, 32, 32)) == arch
     assert Architecture.from_module(arch.to_module(), input_size=(3, 32, 32)) == arch
+
+
+def test_tracer_and_builder_work_at_the_layer_level():
+    """torch_trace returns plain layers and torch_build takes anything with ``layers`` and ``input_size``."""
+    arch = Architecture.from_text(CHAIN)
+    module = ArchitectureModule(SimpleNamespace(layers=list(arch.layers), input_size=arch.input_size)).eval()
+    assert module(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+    assert trace_layers(module, (3, 32, 32)) == list(arch.layers)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -10,7 +10,6 @@ whitespace, maps each layer token to its id (unknown ones to ``[UNK]``) and wrap
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -21,6 +20,7 @@ from transformers import PreTrainedTokenizerFast
 
 from arch_gpt.encoding import Architecture, ArchitectureError, Layer, Size
 from arch_gpt.errors import UserInputError
+from arch_gpt.io import atomic_write_bytes
 from arch_gpt.tokenizer.layer_tokens import (
     NETWORK_INPUT_ID, TokenError, check_token, layer_tokens, token_to_layer, tokens_to_architecture,
 )
@@ -172,13 +172,10 @@ class LayerTokenizer:
         """Write ``tokenizer.json`` and ``tokenizer_config.json`` into ``directory``; each file replaced atomically."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=directory, prefix=".tokenizer-"))
-        try:
-            self.hf.save_pretrained(str(tmp))
-            for path in sorted(tmp.iterdir()):
-                os.replace(path, directory / path.name)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        with tempfile.TemporaryDirectory(prefix="arch-gpt-tokenizer-") as staging:  # the library writes a folder
+            self.hf.save_pretrained(staging)
+            for path in sorted(Path(staging).iterdir()):
+                atomic_write_bytes(directory / path.name, path.read_bytes())
         return directory
 
     @classmethod

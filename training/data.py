@@ -27,7 +27,6 @@ identical window may still occur in both (the summary reports how much of valida
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, DatasetInfo, Features, Li
 from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
-from arch_gpt.encoding import atomic_write_text
+from arch_gpt.io import write_json
 from arch_gpt.errors import UserInputError
 from arch_gpt.training.sequences import TokenSequences
 
@@ -264,22 +263,50 @@ def build_datasets(seqs: TokenSequences, pad_id: int, bos_id: int, eos_id: int, 
 
 # ----------------------------------------------------------------------------- output folder
 
+# Marks ``out.tmp`` / ``out.old`` as folders save_corpus made, so only those are ever deleted.
+_OWN_MARK = ".arch-gpt-corpus-staging"
+
+
+def _side_folders(out: Path) -> tuple[Path, Path]:
+    """``out.tmp`` (where the new corpus is written) and ``out.old`` (where the previous one waits to be deleted)."""
+    return out.with_name(out.name + ".tmp"), out.with_name(out.name + ".old")
+
+
+def _check_own(path: Path) -> None:
+    """Raise CorpusError if ``path`` exists but is not a folder save_corpus made (it must not be deleted)."""
+    if (path.exists() or path.is_symlink()) and (path.is_symlink() or not (path / _OWN_MARK).is_file()):
+        raise CorpusError(f"--out: {path} exists and was not written by arch-gpt; move it away (the corpus is "
+                          "written there before it replaces --out)")
+
+
+def _remove_own(path: Path) -> None:
+    """Delete ``path`` if it is a folder save_corpus made (a leftover of an interrupted run); refuse otherwise."""
+    _check_own(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def check_output(out: str | os.PathLike, overwrite: bool) -> Path:
-    """Fail early (before any work) when ``out`` exists, is not empty and ``overwrite`` is off."""
+    """Fail early (before any work) when ``out`` exists, is not empty and ``overwrite`` is off, or when
+    ``out.tmp`` / ``out.old`` exist but are not leftovers of this writer (they would have to be deleted)."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise CorpusError(f"--out {out}: exists and is not empty (pass --overwrite to replace it)")
+    for side in _side_folders(out):
+        _check_own(side)
     return out
 
 
 def save_corpus(out: str | os.PathLike, data: CorpusDatasets, tokenizer, summary: dict,
                 extra: Callable[[Path], None] | None = None, progress: bool = True) -> Path:
     """Write ``lm/``, ``blocks/``, ``tokenizer/``, ``summary.json`` (and ``extra(tmp_dir)``) into ``out.tmp``,
-    then swap it in for ``out``, so ``out`` is always either the previous or the complete new corpus."""
+    then swap it in for ``out``, so ``out`` is always either the previous or the complete new corpus.
+    ``out.tmp`` / ``out.old`` are deleted only when this function made them (a marker file says so)."""
     out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp, old = _side_folders(out)
+    _remove_own(tmp)
+    _check_own(old)  # fail before the work, not after it
     tmp.mkdir(parents=True)
+    (tmp / _OWN_MARK).touch()
     bars_were_on = datasets.is_progress_bar_enabled()
     if not progress:
         datasets.disable_progress_bars()
@@ -292,11 +319,15 @@ def save_corpus(out: str | os.PathLike, data: CorpusDatasets, tokenizer, summary
     tokenizer.save_pretrained(tmp / "tokenizer")
     if extra is not None:
         extra(tmp)
-    atomic_write_text(tmp / "summary.json", json.dumps(summary, indent=1) + "\n")
-    old = out.with_name(out.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
+    write_json(tmp / "summary.json", summary, indent=1)
+    _remove_own(old)
+    if out.exists() or out.is_symlink():  # the previous --out (empty, or replaced with --overwrite)
         os.replace(out, old)
+        if old.is_dir() and not old.is_symlink():
+            (old / _OWN_MARK).touch()
+        else:
+            old.unlink()
     os.replace(tmp, out)
+    (out / _OWN_MARK).unlink()
     shutil.rmtree(old, ignore_errors=True)
     return out

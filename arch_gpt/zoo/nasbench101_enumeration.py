@@ -19,6 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from arch_gpt.errors import UserInputError
+from arch_gpt.io import atomic_path
 from arch_gpt.zoo.nasbench101_cells import INPUT, MAX_EDGES, MAX_VERTICES, OPS, OUTPUT, Cell, hash_graph
 
 CACHE_VERSION = 1
@@ -167,15 +168,9 @@ class CellTable:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the table atomically as a compressed ``.npz``."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        try:
-            np.savez_compressed(tmp, version=np.array(CACHE_VERSION), num_vertices=self.num_vertices,
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a file object: numpy adds no ``.npz`` to the name
+            np.savez_compressed(fh, version=np.array(CACHE_VERSION), num_vertices=self.num_vertices,
                                 adjacency=self.adjacency, ops=self.ops, hashes=self.hashes)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         return path
 
     @classmethod

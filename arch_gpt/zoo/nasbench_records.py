@@ -28,6 +28,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from arch_gpt.errors import UserInputError
+from arch_gpt.io import atomic_path
 
 
 class RecordFileError(UserInputError):
@@ -278,16 +279,9 @@ def record_payload(record: NB101Record) -> bytes:
 def write_records(path: str | os.PathLike, records: Iterable[NB101Record]) -> Path:
     """Write records in the real NAS-Bench-101 TFRecord format (atomically)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            for record in records:
-                fh.write(frame_record(record_payload(record)))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        for record in records:
+            fh.write(frame_record(record_payload(record)))
     return path
 
 
