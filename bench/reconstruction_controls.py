@@ -30,12 +30,12 @@ from scipy import sparse
 
 from arch_gpt.io import atomic_write_text
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.bench import load_study, record_from_result
-from arch_gpt.search.bench_report import versus, versus_line
 from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator
-from arch_gpt.search.reconstruction import GPTReconstructor
 from arch_gpt.search.spaces import create_space
-from arch_gpt.search.strategies import create_strategy
+from arch_gpt.search.spec import SearchConfig, build_search
+from arch_gpt.studies.bench import load_study
+from arch_gpt.studies.report import RunRecord
+from arch_gpt.studies.stats import Versus
 from arch_gpt.tokenizer.tokenization import LayerTokenizer
 
 
@@ -87,11 +87,12 @@ def run_control(name, model, space, table, strategies, budgets, seeds, mask_rate
             for seed in range(seeds):
                 space.clear_cache()
                 # top_k=2 turns the reconstructor's greedy cache off (the conv prior draws every time)
-                rec = GPTReconstructor(model, mask_rate=mask_rate, top_k=2)
-                search = create_strategy(strategy, space=space, evaluator=evaluator, reconstructor=rec,
-                                         budget=budget, seed=seed)
-                result = search.run(output_dir=None, progress=False)
-                records.append(record_from_result(f"{strategy}+{name}", budget, seed, result, optimum))
+                search = build_search(SearchConfig(strategy=f"{strategy}+gpt", space=space.name, budget=budget,
+                                                   seed=seed, mask_rate=mask_rate, top_k=2, benchmark=table.path),
+                                      table=table, space=space, evaluator=evaluator, model=model)
+                result = search.run(progress=False)
+                records.append(RunRecord.from_result(f"{strategy}+{name}", budget, seed, result, optimum.fitness,
+                                                     optimum.test_acc))
     return records
 
 
@@ -122,10 +123,10 @@ def main() -> None:
              f"{config['mask_rate']}. Test accuracy (%) of the best-by-fitness architecture; p: two-sided "
              "Mann-Whitney U against the GPT.", "",
              "| strategy | budget | mean ± std | vs | GPT mean | p |", "|---|---|---|---|---|---|"]
-    rows = [versus(f"{base}+{name}", budget, by[f"{base}+{name}", budget], f"{base}+gpt", by[f"{base}+gpt", budget])
+    rows = [Versus.of(f"{base}+{name}", budget, by[f"{base}+{name}", budget], f"{base}+gpt", by[f"{base}+gpt", budget])
             for base in ("ga", "random") for budget in budgets if by[f"{base}+gpt", budget]
             for name in ("bigram", "conv")]
-    lines += [versus_line(row) for row in rows]
+    lines += [row.markdown() for row in rows]
     atomic_write_text(args.bench / "controls.json", json.dumps(
         {"rows": rows, "runs": [r.to_dict() for r in records]}, indent=1) + "\n")
     atomic_write_text(args.bench / "controls.md", "\n".join(lines) + "\n")

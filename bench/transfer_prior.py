@@ -27,13 +27,13 @@ import torch
 from arch_gpt.io import atomic_write_text
 from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import ArchGPT
-from arch_gpt.search.bench import load_study, record_from_result
-from arch_gpt.search.bench_report import versus, versus_line
 from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from arch_gpt.search.online import OnlineFinetuner
-from arch_gpt.search.reconstruction import GPTReconstructor
 from arch_gpt.search.spaces import create_space
-from arch_gpt.search.strategies import create_strategy
+from arch_gpt.search.spec import SearchConfig, build_search
+from arch_gpt.studies.bench import load_study
+from arch_gpt.studies.report import RunRecord
+from arch_gpt.studies.stats import Versus
 
 
 def greedy_agreement(model, tuner: OnlineFinetuner, keys: list[str]) -> float:
@@ -82,10 +82,12 @@ def main() -> None:
         for budget in budgets:
             for seed in range(seeds):
                 space.clear_cache()
-                search = create_strategy(strategy, space=space, evaluator=evaluator, budget=budget, seed=seed,
-                                         reconstructor=GPTReconstructor(model, mask_rate=config["mask_rate"]))
-                result = search.run(output_dir=None, progress=False)
-                records.append(record_from_result(f"{strategy}+transfer", budget, seed, result, optimum))
+                search = build_search(SearchConfig(strategy=f"{strategy}+gpt", space=space.name, budget=budget,
+                                                   seed=seed, mask_rate=config["mask_rate"], benchmark=target.path),
+                                      table=target, space=space, evaluator=evaluator, model=model)
+                result = search.run(progress=False)
+                records.append(RunRecord.from_result(f"{strategy}+transfer", budget, seed, result, optimum.fitness,
+                                                     optimum.test_acc))
                 by[f"{strategy}+transfer", budget].append(records[-1].best_test)
 
     source_top_on_target = [target.lookup(k).test_acc for k in keys]
@@ -101,10 +103,10 @@ def main() -> None:
              f"the target's optimum-by-validation scores {optimum.test_acc:.3f}.", "",
              "Test accuracy (%) of the best-by-fitness architecture; p: two-sided Mann-Whitney U.", "",
              "| strategy | budget | mean ± std | vs | other mean | p |", "|---|---|---|---|---|---|"]
-    rows = [versus(f"{base}+transfer", budget, by[f"{base}+transfer", budget], other, by[other, budget])
+    rows = [Versus.of(f"{base}+transfer", budget, by[f"{base}+transfer", budget], other, by[other, budget])
             for base in ("ga", "random") for budget in budgets for other in (base, f"{base}+gpt", "re")
             if by[other, budget]]
-    lines += [versus_line(row) for row in rows]
+    lines += [row.markdown() for row in rows]
     summary = {"command": command, "source_keys": keys, "finetune_s": tuner.seconds,
                "agreement_before": agreement_before, "agreement_after": agreement_after,
                "source_top_mean_test_on_target": float(np.mean(source_top_on_target)),

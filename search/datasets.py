@@ -52,11 +52,11 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download:
                  subset: float | None = None, input_size: int | None = None, seed: int = 0) -> ImageData:
     """Load ``name`` (one of :data:`DATASETS`) as train/val/test splits; see the module docstring."""
     if name not in DATASETS:
-        raise DatasetError(f"--dataset: unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+        raise DatasetError(f"dataset: unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     if subset is not None and not 0.0 < subset <= 1.0:
-        raise DatasetError(f"--subset: must be a fraction in (0, 1], got {subset}")
+        raise DatasetError(f"subset: must be a fraction in (0, 1], got {subset}")
     if input_size is not None and input_size < 8:
-        raise DatasetError(f"--input-size: must be at least 8 pixels, got {input_size}")
+        raise DatasetError(f"input_size: must be at least 8 pixels, got {input_size}")
     size = input_size or DEFAULT_INPUT_SIZE[name]
     if name == "digits":
         return _digits(size, subset, seed)
@@ -120,11 +120,12 @@ def _cifar(name: str, data_dir, download: bool, size: int, subset: float | None,
     from torchvision import datasets, transforms
 
     if data_dir is None:
-        raise DatasetError(f"--data-dir: {name} needs a data folder; pass --data-dir DIR "
+        raise DatasetError(f"data_dir: {name} needs a data folder; pass data_dir (--data-dir DIR) "
                            f"(and --download to fetch it there)")
     root = Path(data_dir)
     if not root.is_dir() and not download:
-        raise DatasetError(f"--data-dir: folder {root} does not exist; pass --download to fetch {name} there")
+        raise DatasetError(f"data_dir: folder {root} does not exist; pass download=True (--download) "
+                           f"to fetch {name} there")
     cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
     resize = [transforms.Resize(size)] if size != 32 else []
     norm = [transforms.ToTensor(), transforms.Normalize(_CIFAR_MEAN, _CIFAR_STD)]
@@ -136,8 +137,8 @@ def _cifar(name: str, data_dir, download: bool, size: int, subset: float | None,
         train_plain = cls(root, train=True, transform=eval_tf, download=False)
         test = cls(root, train=False, transform=eval_tf, download=False)
     except RuntimeError as err:
-        raise DatasetError(f"--data-dir: {name} not found or corrupted under {root} ({err}); "
-                           f"pass --download to fetch it, or point --data-dir at the folder holding "
+        raise DatasetError(f"data_dir: {name} not found or corrupted under {root} ({err}); "
+                           f"pass download=True (--download) to fetch it, or point --data-dir at the folder holding "
                            f"{cls.base_folder}/") from None
     keep = _keep(train_aug.targets, subset, seed)
     tr, va = stratified_split(np.asarray(train_aug.targets)[keep], [1.0 - VAL_FRACTION, VAL_FRACTION], seed)
@@ -152,11 +153,11 @@ def _imagenet(data_dir, size: int, subset: float | None, seed: int) -> ImageData
     from torchvision import datasets, transforms
 
     if data_dir is None:
-        raise DatasetError("--data-dir: imagenet needs a folder with train/ and val/ class subfolders")
+        raise DatasetError("data_dir: imagenet needs a folder with train/ and val/ class subfolders")
     root = Path(data_dir)
     for part in ("train", "val"):
         if not (root / part).is_dir():
-            raise DatasetError(f"--data-dir: {root / part} is missing; imagenet expects "
+            raise DatasetError(f"data_dir: {root / part} is missing; imagenet expects "
                                f"{root}/train/<class>/*.JPEG and {root}/val/<class>/*.JPEG")
     norm = [transforms.ToTensor(), transforms.Normalize(_IMAGENET_MEAN, _IMAGENET_STD)]
     train_tf = transforms.Compose([transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip()] + norm)
@@ -167,9 +168,9 @@ def _imagenet(data_dir, size: int, subset: float | None, seed: int) -> ImageData
         train_plain = datasets.ImageFolder(root / "train", transform=eval_tf)
         test = datasets.ImageFolder(root / "val", transform=eval_tf)
     except (FileNotFoundError, RuntimeError) as err:
-        raise DatasetError(f"--data-dir: cannot read image folders under {root}: {err}") from None
+        raise DatasetError(f"data_dir: cannot read image folders under {root}: {err}") from None
     if test.classes != train_aug.classes:
-        raise DatasetError(f"--data-dir: {root}/val has classes {test.classes[:5]}... that differ from "
+        raise DatasetError(f"data_dir: {root}/val has classes {test.classes[:5]}... that differ from "
                            f"{root}/train's {train_aug.classes[:5]}...")
     keep = _keep(train_aug.targets, subset, seed)
     tr, va = stratified_split(np.asarray(train_aug.targets)[keep], [1.0 - VAL_FRACTION, VAL_FRACTION], seed)

@@ -19,6 +19,18 @@ if TYPE_CHECKING:  # pragma: no cover
 HISTORY_VERSION = 1
 
 
+class JsonRecord:
+    """``to_json``/``from_json`` for a flat dataclass whose fields are JSON values."""
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping, where: str = "record"):
+        """The record of a JSON object; UserInputError naming ``where`` and an unknown or missing field."""
+        return _build(cls, data, where)
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One individual: its genome, a stable key, and where it came from."""
@@ -30,7 +42,7 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class FitnessRecord:
+class FitnessRecord(JsonRecord):
     """What an evaluator says about one candidate. ``fitness`` drives selection; ``test_acc`` never does."""
     key: str
     fitness: float
@@ -39,13 +51,6 @@ class FitnessRecord:
     cost_s: float = 0.0
     error: str | None = None  # why a candidate failed (fitness is then 0)
     extra: dict = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping, where: str = "record") -> "FitnessRecord":
-        return _build(cls, data, where)
 
 
 @dataclass(frozen=True)
@@ -60,20 +65,15 @@ class Individual:
 
 
 @dataclass
-class Timings:
+class Timings(JsonRecord):
     """Seconds spent, summed over resumed runs. ``search_s`` is everything but evaluation."""
     search_s: float = 0.0
     reconstruction_s: float = 0.0
     evaluation_s: float = 0.0
     total_s: float = 0.0
 
-    def to_json(self, digits: int | None = None) -> dict:
-        data = dataclasses.asdict(self)
-        return data if digits is None else {k: round(v, digits) for k, v in data.items()}
-
-    @classmethod
-    def from_json(cls, data: Mapping, where: str = "timings") -> "Timings":
-        return _build(cls, data, where)
+    def rounded(self, digits: int = 6) -> dict:
+        return {k: round(v, digits) for k, v in self.to_json().items()}
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ class SearchResult:
             "unique_evaluations": self.unique_evaluations, "generations": self.generations,
             "best": {"key": self.best.candidate.key, "arch": self.best_architecture.to_text(),
                      "fitness": rec.fitness, "params": rec.params, "test_acc": rec.test_acc},
-            "timings": self.timings.to_json(digits=6),
+            "timings": self.timings.rounded(6),
         }
 
 

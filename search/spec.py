@@ -20,7 +20,7 @@ from arch_gpt.search.datasets import ImageData, load_dataset
 from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from arch_gpt.search.evaluators.training import TrainingConfig, TrainingEvaluator
 from arch_gpt.search.online import OnlineFinetuner
-from arch_gpt.search.protocols import Evaluator, SearchSpace
+from arch_gpt.search.protocols import Evaluator, NextTokenPredictor, SearchSpace
 from arch_gpt.search.reconstruction import GPTReconstructor
 from arch_gpt.search.records import SearchResult
 from arch_gpt.search.spaces import create_space
@@ -102,6 +102,8 @@ class SearchConfig:
     # the GPT (+gpt, +gpt+ft)
     model: str = DEFAULT_MODEL
     mask_rate: float = 0.4
+    top_k: int = 1  # 1: greedy (cached) predictions; k > 1 samples among the k most likely
+    temperature: float = 1.0  # of that sampling
     finetune_steps: int = 5  # +ft: AdamW steps after each generation,
     finetune_top: int = 10  # on the units of this many fittest architectures so far,
     finetune_lr: float = 1e-3  # at this learning rate
@@ -210,9 +212,10 @@ def build_evaluator(config: SearchConfig, space: SearchSpace, data: ImageData | 
 
 def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None, data: ImageData | None = None,
                  space: SearchSpace | None = None, evaluator: Evaluator | None = None,
-                 model: ArchGPT | None = None) -> Search:
+                 model: NextTokenPredictor | None = None) -> Search:
     """Build the search ``config`` describes. Parts already loaded (the table, the data, the space, an
-    evaluator, the GPT) can be passed in to share them between runs; the rest is loaded here."""
+    evaluator, the GPT or any other next-token predictor) can be passed in to share them between runs; the rest
+    is loaded here."""
     _check(config)
     spec = StrategySpec.parse(config.strategy)
     d = config.defaults()
@@ -226,7 +229,8 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
     reconstructor = finetuner = None
     if spec.gpt:
         model = model or load_model(config.model, config.device)
-        reconstructor = GPTReconstructor(model, mask_rate=config.mask_rate)
+        reconstructor = GPTReconstructor(model, mask_rate=config.mask_rate, top_k=config.top_k,
+                                         temperature=config.temperature)
         if spec.finetune:
             finetuner = OnlineFinetuner(model, space, config.finetune_steps, config.finetune_top, config.finetune_lr)
     population = _pick(config.population, d.population)

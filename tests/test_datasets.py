@@ -37,23 +37,23 @@ def test_stratified_split_is_a_partition_per_class():
 
 
 def test_unknown_dataset():
-    with pytest.raises(DatasetError, match="--dataset"):
+    with pytest.raises(DatasetError, match="dataset:"):
         load_dataset("mnist")
 
 
 @pytest.mark.parametrize("subset", [0.0, 1.5, -0.1])
 def test_bad_subset(subset):
-    with pytest.raises(DatasetError, match="--subset"):
+    with pytest.raises(DatasetError, match="subset:"):
         load_dataset("digits", subset=subset)
 
 
 def test_too_small_input_size():
-    with pytest.raises(DatasetError, match="--input-size"):
+    with pytest.raises(DatasetError, match="input_size:"):
         load_dataset("digits", input_size=4)
 
 
 def test_cifar_needs_data_dir():
-    with pytest.raises(DatasetError, match="--data-dir"):
+    with pytest.raises(DatasetError, match="data_dir:"):
         load_dataset("cifar10")
 
 

@@ -20,7 +20,7 @@ def make_run(tmp_path, weights: bool = True):
     genome = space.sample(np.random.default_rng(0))
     run = tmp_path / "run"
     run.mkdir()
-    write_best_genome(run, space, genome, fitness=0.5, num_classes=10, input_size=(3, 16, 16))
+    write_best_genome(run, space, genome, fitness=0.5, num_classes=10, input_size=(16, 16, 3))
     model = space.build_module(genome)
     if weights:
         save_file(model.state_dict(), str(run / "best.safetensors"))
@@ -101,7 +101,7 @@ def test_retrain_resume_equals_uninterrupted(tmp_path):
     retrain(run, "digits", RetrainConfig(epochs=1, step_size=1, lr=0.05, batch_size=128), out_dir=tmp_path / "part",
             progress=False)
     resumed = retrain(run, "digits", cfg, out_dir=tmp_path / "part", resume=True, progress=False)
-    assert [h.lr for h in full["history"]] == pytest.approx([0.005, 0.0005])
+    assert [h["lr"] for h in full["history"]] == pytest.approx([0.005, 0.0005])
     assert resumed["history"] == full["history"]
     a, b = load_file(str(tmp_path / "full" / "model.safetensors")), load_file(str(tmp_path / "part" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -117,14 +117,15 @@ def test_retrain_rejects_bad_schedule(tmp_path):
 
 def test_search_run_exports_with_trained_weights_and_retrains(tmp_path, capsys):
     """End to end: a tiny GA run on digits, then `arch-gpt export` and `arch-gpt retrain` on its folder."""
-    from arch_gpt.search.ablations import training_evaluator
     from arch_gpt.search.datasets import load_dataset
+    from arch_gpt.search.spec import SearchConfig, build_evaluator
     from arch_gpt.search.strategies.genetic import GeneticSearch
 
     data = load_dataset("digits", seed=0)
     space = BlockSpace(num_classes=10, input_size=16, min_blocks=3, max_blocks=4, widths=(8, 16))
-    result = GeneticSearch(space, training_evaluator(space, data, 1, 2, 0), population=2, generations=1,
-                           seed=0).run(output_dir=tmp_path / "run", progress=False)
+    evaluator = build_evaluator(SearchConfig(epochs=1, lr=0.01, batch_size=32, max_steps_per_epoch=2), space, data)
+    result = GeneticSearch(space, evaluator, population=2, generations=1, seed=0).run(output_dir=tmp_path / "run",
+                                                                                    progress=False)
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "exp")]) == 0
     assert "with trained weights" in capsys.readouterr().out
     model = import_model_file(tmp_path / "exp" / "model.py").load_model()

@@ -1,4 +1,6 @@
 """TrainingEvaluator on sklearn's bundled digits (8x8, a 30% subset) with the tiny toy chain space."""
+from dataclasses import replace
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -130,8 +132,9 @@ def test_default_batch_sizes(digits):
 
 @pytest.mark.parametrize("name, batch", [("cifar10", 512), ("cifar100", 512), ("imagenet", 128)])
 def test_paper_batch_sizes(digits, name, batch):
-    from dataclasses import replace
-    assert TrainingEvaluator(ChainSpace(), replace(digits, name=name)).batch_size == batch
+    """The builder's per-dataset defaults reach the evaluator."""
+    from arch_gpt.search.spec import SearchConfig, build_evaluator
+    assert build_evaluator(SearchConfig(dataset=name), ChainSpace(), digits).batch_size == batch
 
 
 def test_search_killed_between_generations_resumes_identically(digits, tmp_path):
@@ -150,8 +153,8 @@ def test_search_killed_between_generations_resumes_identically(digits, tmp_path)
     with pytest.raises(Killed):
         ga().run(tmp_path / "cut", progress=False, on_generation=kill)
     resumed = ga().run(tmp_path / "cut", resume=True, progress=False)
-    strip = [{k: v for k, v in h.items() if k != "cost_s"} for h in full.history]
-    assert [{k: v for k, v in h.items() if k != "cost_s"} for h in resumed.history] == strip
+    strip = [replace(h, cost_s=0.0) for h in full.history]
+    assert [replace(h, cost_s=0.0) for h in resumed.history] == strip
     assert {h.origin for h in full.history} - {"sample"}  # offspring were trained (inheriting weights)
     assert (tmp_path / "cut" / "best.safetensors").is_file()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from arch_gpt.cli.search import int_list
+from arch_gpt.cli.search import int_list, number_list
 
 # Options that only matter when candidates are trained (left out of a tabular run's recorded command).
 TRAINING_OPTIONS = frozenset({"dataset", "data_dir", "download", "subset", "input_size", "min_blocks", "max_blocks",
@@ -18,15 +18,7 @@ TRAINING_OPTIONS = frozenset({"dataset", "data_dir", "download", "subset", "inpu
 BLOCK_WIDTHS = (16, 24, 32, 48, 64, 96, 128)  # the block space's default widths
 
 
-def float_list(text: str) -> tuple[float, ...]:
-    """``"0,0.2"`` → (0.0, 0.2) for argparse."""
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one number")
-    return values
+float_list = number_list(float, "numbers")
 
 
 def _common(p: argparse.ArgumentParser, output: str) -> None:

@@ -48,15 +48,20 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
 
 
-def int_list(text: str) -> tuple[int, ...]:
-    """``"8,16,24"`` → (8, 16, 24) for argparse."""
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one integer")
-    return values
+def number_list(cast: type, kind: str):
+    """An argparse type: ``"8,16,24"`` → (8, 16, 24) with ``cast`` applied to each item."""
+    def parse(text: str) -> tuple:
+        try:
+            values = tuple(cast(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind}, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected at least one of the {kind}")
+        return values
+    return parse
+
+
+int_list = number_list(int, "integers")
 
 
 def config_from_args(args: argparse.Namespace, **overrides):

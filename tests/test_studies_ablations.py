@@ -8,11 +8,10 @@ import pytest
 
 from arch_gpt.cli import main
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.ablations import (
-    EpochCorrelationConfig, MaskRateConfig, epoch_correlation, mask_rate_sweep, training_evaluator,
-)
 from arch_gpt.search.datasets import load_dataset
 from arch_gpt.search.spaces.blocks import BlockSpace
+from arch_gpt.search.spec import SearchConfig
+from arch_gpt.studies.ablations import EpochCorrelationConfig, MaskRateConfig, epoch_correlation, mask_rate_sweep
 
 TINY_ARGS = ["--min-blocks", "3", "--max-blocks", "4", "--widths", "8,16", "--max-steps", "2"]
 
@@ -20,19 +19,22 @@ TINY_ARGS = ["--min-blocks", "3", "--max-blocks", "4", "--widths", "8,16", "--ma
 @pytest.fixture(scope="module")
 def setup():
     data = load_dataset("digits", seed=0)
-    c, h, w = data.input_size
-    space = BlockSpace(num_classes=data.num_classes, input_size=(h, w, c), min_blocks=3, max_blocks=4, widths=(8, 16))
+    space = BlockSpace(num_classes=data.num_classes, input_size=data.image_size, min_blocks=3, max_blocks=4,
+                       widths=(8, 16))
     return space, data
+
+
+TINY_SEARCH = SearchConfig(max_steps_per_epoch=2, epochs=1, lr=0.01, batch_size=32)
 
 
 def test_epoch_correlation_writes_json_markdown_and_plot(setup, tmp_path):
     space, data = setup
-    summary = epoch_correlation(space, lambda e: training_evaluator(space, data, e, 2, 0, accelerate=False),
-                                EpochCorrelationConfig(samples=4, few_epochs=1, more_epochs=2), tmp_path)
-    assert len(summary["individuals"]) == 4
-    assert all(ind["error_few"] is None and ind["error_more"] is None for ind in summary["individuals"])
+    summary = epoch_correlation(TINY_SEARCH, EpochCorrelationConfig(samples=4, few_epochs=1, more_epochs=2),
+                                space=space, data=data, output_dir=tmp_path)
+    assert len(summary.individuals) == 4
+    assert all(ind["error_few"] is None and ind["error_more"] is None for ind in summary.individuals)
     saved = json.loads((tmp_path / "epoch-correlation.json").read_text())
-    assert saved["pearson_r"] == pytest.approx(summary["pearson_r"], nan_ok=True)
+    assert saved["pearson_r"] == pytest.approx(summary.pearson_r, nan_ok=True)
     assert np.isnan(saved["pearson_r"]) or -1.0 <= saved["pearson_r"] <= 1.0
     assert "Pearson r" in (tmp_path / "epoch-correlation.md").read_text()
     assert (tmp_path / "epoch-correlation.png").stat().st_size > 1000
@@ -46,10 +48,11 @@ def test_mask_rate_sweep_runs_each_rate_from_the_same_seed(setup, tmp_path):
     rng = np.random.default_rng(0)
     tokenizer = LayerTokenizer.build([space.to_architecture(space.sample(rng)) for _ in range(6)])
     model = modeling.ArchGPT.create(tokenizer, device="cpu", **modeling.TINY)
-    summary = mask_rate_sweep(space, lambda: training_evaluator(space, data, 1, 2, 0), model,
-                              MaskRateConfig(rates=(0.0, 0.8), population=2, generations=1, seeds=2), tmp_path,
-                              progress=False, keep_runs=True)
-    rows = summary["rows"]
+    summary = mask_rate_sweep(TINY_SEARCH, MaskRateConfig(rates=(0.0, 0.8), population=2, generations=1, seeds=2),
+                              space=space, model=model, data=data, output_dir=tmp_path, progress=False,
+                              keep_runs=True)
+    rows = json.loads((tmp_path / "mask-rate.json").read_text())["rows"]
+    assert [row.mask_rate for row in summary.rows] == [0.0, 0.8]
     assert [row["mask_rate"] for row in rows] == [0.0, 0.8]
     assert [[run["seed"] for run in row["runs"]] for row in rows] == [[0, 1], [0, 1]]
     assert all(run["evaluations"] == 2 and len(run["best_so_far"]) == 2 for row in rows for run in row["runs"])
@@ -77,20 +80,21 @@ def test_epoch_correlation_cli(tmp_path, capsys):
 def test_epoch_correlation_rejects_bad_configs(setup, config, match):
     space, data = setup
     with pytest.raises(UserInputError, match=match):
-        epoch_correlation(space, lambda e: training_evaluator(space, data, e, 1, 0), config)
+        epoch_correlation(TINY_SEARCH, config, space=space, data=data)
 
 
 def test_mask_rate_rejects_bad_rates(setup):
     space, data = setup
     with pytest.raises(UserInputError, match="rates"):
-        mask_rate_sweep(space, None, None, MaskRateConfig(rates=(0.2, 1.5)))
+        mask_rate_sweep(TINY_SEARCH, MaskRateConfig(rates=(0.2, 1.5)), space=space, model=None, data=data)
     with pytest.raises(UserInputError, match="seeds"):
-        mask_rate_sweep(space, None, None, MaskRateConfig(seeds=0))
+        mask_rate_sweep(TINY_SEARCH, MaskRateConfig(seeds=0), space=space, model=None, data=data)
 
 
 def test_mask_rate_cli_rejects_bad_rate_list(capsys):
-    assert main(["ablation", "mask-rate", "--rates", "0,x"]) == 2
-    assert "--rates" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # argparse's own usage error
+        main(["ablation", "mask-rate", "--rates", "0,x"])
+    assert exit_.value.code == 2 and "--rates" in capsys.readouterr().err
 
 
 def test_mask_rate_cli_on_a_tabular_space(tmp_path, capsys):
