@@ -15,8 +15,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from arch_gpt.errors import UserInputError
-from arch_gpt.io import atomic_path, atomic_write_bytes, atomic_write_text
-from arch_gpt.search.protocols import Genome, ParsesKeys, SearchSpace, SerializesGenomes
+from arch_gpt.io import atomic_write_bytes, atomic_write_text
+from arch_gpt.search.protocols import Genome, HasConfig, ParsesKeys, SearchSpace, SerializesGenomes
 from arch_gpt.search.spaces import create_space
 
 FORMAT = "arch-gpt-export/1"
@@ -91,10 +91,9 @@ def best_genome_record(space: SearchSpace, genome: Genome, fitness: float | None
                        num_classes: int | None = None,
                        input_size: tuple[int, int, int] | None = None) -> ModelConfig:
     """The ``best_genome.json`` content for a space's genome (``input_size`` is (H, W, C))."""
-    serial = isinstance(space, SerializesGenomes)
-    config = space.config() if serial or hasattr(space, "config") else {}
+    config = space.config() if isinstance(space, HasConfig) else {}
     return ModelConfig(space=space.name, key=space.key(genome), space_config=config,
-                       genome=space.genome_to_json(genome) if serial else None,
+                       genome=space.genome_to_json(genome) if isinstance(space, SerializesGenomes) else None,
                        num_classes=num_classes or space.num_classes,
                        input_size=tuple(input_size) if input_size else None, fitness=fitness)
 

@@ -3,7 +3,7 @@
 A strategy only calls ``space.sample/mutate/crossover`` and ``evaluator.evaluate``; it never looks inside a
 genome. A reconstructor only uses ``space.units/to_architecture/fill_unit``. Optional capabilities are small
 protocols of their own (:class:`HasContextArchitecture`, :class:`HasBlockClasses`, :class:`ParsesKeys`,
-:class:`SerializesGenomes`, :class:`KeepsRunFolder`, :class:`KeepsWeights`, :class:`BlockLabeller`): the
+:class:`HasConfig`, :class:`SerializesGenomes`, :class:`KeepsRunFolder`, :class:`KeepsWeights`, :class:`BlockLabeller`): the
 built-in classes subclass the ones they implement, so a type checker sees a misspelt method, and the loop
 tests them with ``isinstance``. Genomes are immutable and every random choice takes a ``numpy.random.Generator``.
 """
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 Genome = Hashable  # space-specific and immutable
 
 __all__ = ["Genome", "Unit", "Candidate", "FitnessRecord", "SearchSpace", "Evaluator", "Reconstructor",
-           "NextTokenPredictor", "BlockLabeller", "HasContextArchitecture", "HasBlockClasses", "ParsesKeys",
+           "NextTokenPredictor", "BlockLabeller", "HasContextArchitecture", "HasBlockClasses", "HasConfig", "HasUnitModules", "ParsesKeys",
            "SerializesGenomes", "KeepsRunFolder", "KeepsWeights", "GenerationHook"]
 
 
@@ -90,14 +90,28 @@ class ParsesKeys(Protocol):
 
 
 @runtime_checkable
-class SerializesGenomes(Protocol):
-    """A space with a constructor config and a JSON form of its genomes (for export and retrain)."""
+class HasConfig(Protocol):
+    """A space rebuilt by ``create_space(name, **space.config())`` (recorded for export and retrain)."""
 
     def config(self) -> dict: ...
+
+
+@runtime_checkable
+class SerializesGenomes(Protocol):
+    """A space with a JSON form of its genomes richer than the key (for export and retrain)."""
 
     def genome_to_json(self, genome: Genome) -> dict: ...
 
     def genome_from_json(self, data: dict) -> Genome: ...
+
+
+@runtime_checkable
+class HasUnitModules(Protocol):
+    """A built network whose ``units[i]`` is the submodule of genome unit ``i`` (so training can be limited to
+    the units the GPT rewrote, paper §4.3 (i)); the block space's networks have it."""
+
+    @property
+    def units(self) -> Sequence["nn.Module"]: ...
 
 
 @runtime_checkable

@@ -12,7 +12,7 @@ from arch_gpt.search.spaces.macro import MacroSpace
 from arch_gpt.search.spaces.nasbench201 import NASBench201Space
 from arch_gpt.tokenizer import LayerTokenizer
 
-CAPABILITIES = (protocols.HasContextArchitecture, protocols.ParsesKeys, protocols.SerializesGenomes,
+CAPABILITIES = (protocols.HasContextArchitecture, protocols.ParsesKeys, protocols.HasConfig, protocols.SerializesGenomes,
                 protocols.KeepsRunFolder, protocols.KeepsWeights)
 
 
@@ -47,3 +47,11 @@ def test_an_object_missing_a_method_is_not_a_predictor():
     class Almost:
         window, version = 10, 0
     assert not isinstance(Almost(), protocols.NextTokenPredictor)
+
+
+def test_block_networks_expose_their_unit_modules():
+    import numpy as np
+    space = BlockSpace(num_classes=10, input_size=16, min_blocks=3, max_blocks=4, widths=(8, 16))
+    genome = space.sample(np.random.default_rng(0))
+    module = space.build_module(genome)
+    assert isinstance(module, protocols.HasUnitModules) and len(module.units) == len(genome)

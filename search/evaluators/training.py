@@ -36,7 +36,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from arch_gpt.errors import UserInputError
 from arch_gpt.io import atomic_path
 from arch_gpt.search.datasets import ImageData
-from arch_gpt.search.protocols import Candidate, FitnessRecord, KeepsRunFolder, KeepsWeights, SearchSpace
+from arch_gpt.search.protocols import (
+    Candidate, FitnessRecord, HasUnitModules, KeepsRunFolder, KeepsWeights, SearchSpace,
+)
 
 @dataclass
 class TrainingConfig:
@@ -158,8 +160,8 @@ class TrainingEvaluator(KeepsRunFolder, KeepsWeights):
         if not inherited:
             return "full", names
         fresh = names - inherited
-        units = getattr(module, "units", None)
-        if cand.predicted_units and self.config.train_predicted_only and units is not None:
+        if cand.predicted_units and self.config.train_predicted_only and isinstance(module, HasUnitModules):
+            units = module.units
             picked = set()
             for i in cand.predicted_units:
                 if 0 <= i < len(units):

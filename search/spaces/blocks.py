@@ -22,7 +22,7 @@ from torch import nn
 
 from arch_gpt.encoding import Architecture, ArchitectureError, Layer
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.protocols import HasBlockClasses, ParsesKeys, SerializesGenomes, Unit
+from arch_gpt.search.protocols import HasBlockClasses, HasConfig, ParsesKeys, SerializesGenomes, Unit
 from arch_gpt.search.registry import register_space
 from arch_gpt.tokenizer import layer_tokens
 from arch_gpt.torch_io import from_module
@@ -92,7 +92,7 @@ def block_signature(kind: str, in_c: int, out_c: int, stride: int, extra: int,
 
 
 @register_space("blocks")
-class BlockSpace(ParsesKeys, SerializesGenomes, HasBlockClasses):
+class BlockSpace(ParsesKeys, HasConfig, SerializesGenomes, HasBlockClasses):
     """Variable-length lists of torchvision blocks (Table 2 kinds), ``min_blocks``..``max_blocks`` long."""
     name = "blocks"
 

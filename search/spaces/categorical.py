@@ -15,7 +15,7 @@ import numpy as np
 
 from arch_gpt.encoding import Architecture, Layer, Size
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.protocols import ParsesKeys, Unit
+from arch_gpt.search.protocols import HasConfig, ParsesKeys, Unit
 from arch_gpt.tokenizer.tokenization import layer_tokens
 from arch_gpt.zoo.layer_chain import ExpandedNetwork
 
@@ -28,7 +28,7 @@ def input_size_hwc(input_size: int | Sequence[int]) -> Size:
     return size
 
 
-class CategoricalSpace(ParsesKeys):
+class CategoricalSpace(ParsesKeys, HasConfig):
     """A genome of ``length`` positions, each one of ``choices``; subclasses implement ``split``, ``join``,
     ``expand_choices`` and ``build_module``."""
     name: str
