@@ -11,7 +11,7 @@ import sys
 
 from arch_gpt import __version__
 from arch_gpt.cli import ablation, bench, corpus, encode, export, retrain, search
-from arch_gpt.errors import UserInputError
+from arch_gpt.errors import run_entry_point
 
 COMMANDS = (encode, corpus, search, export, retrain, ablation, bench)
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``arch-gpt`` parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="arch-gpt", description="GPT-NAS: architecture search helped by a GPT.")
     parser.add_argument("--version", action="version", version=f"arch-gpt {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
         module.register(sub)
@@ -50,23 +51,14 @@ def as_flags(message: str, parser: argparse.ArgumentParser) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand; user errors print one line and exit 2."""
+    """Run one subcommand: user errors print one line and exit 2, bugs one line and exit 1 (--debug: traceback)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
-    try:
-        return int(args.func(args) or 0)
-    except UserInputError as err:
-        print(f"arch-gpt {args.command}: error: {as_flags(str(err), parser)}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as err:
-        print(f"arch-gpt {args.command}: error: file not found: {err.filename or err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"arch-gpt {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return run_entry_point(f"arch-gpt {args.command}", lambda: args.func(args), debug=args.debug,
+                           describe=lambda err: as_flags(str(err), parser))
 
 
 if __name__ == "__main__":  # pragma: no cover
