@@ -95,32 +95,79 @@ def save_checkpoint(path: Path, config: dict, state: SearchState, rng: np.random
 
 
 def load_checkpoint(path: Path, config: dict, space: SearchSpace) -> tuple[SearchState, np.random.Generator]:
-    """Read a checkpoint written by :func:`save_checkpoint` for the same strategy settings (``config``)."""
+    """Read a checkpoint written by :func:`save_checkpoint` for the same strategy settings (``config``).
+
+    Every field is checked for its type and for consistency (evaluations within the budget and equal to the
+    history's length, every population member and the best in the cache); a CheckpointError names the field."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path}: not a readable checkpoint ({err})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: field 'format' is not {FORMAT!r}; not a search checkpoint")
+    saved = _field(data, "config", dict, path)
     for name, value in config.items():
-        if data["config"].get(name) != value:
-            raise CheckpointError(f"{path}: field 'config.{name}' is {data['config'].get(name)!r} but this run "
+        if saved.get(name) != value:
+            raise CheckpointError(f"{path}: field 'config.{name}' is {saved.get(name)!r} but this run "
                                   f"has {value!r}; resume with the same settings or use a new --output")
     allowed = (type(space).__module__,)
 
-    def candidate(d: dict) -> Candidate:
-        genome = decode_genome(d["genome"], allowed)
-        if space.key(genome) != d["key"]:
-            raise CheckpointError(f"{path}: genome of key {d['key']!r} decodes to key {space.key(genome)!r}")
-        return Candidate(genome, d["key"], d["origin"], tuple(d["parents"]), tuple(d["predicted_units"]))
+    def candidate(d, where: str) -> Candidate:
+        try:
+            genome = decode_genome(d["genome"], allowed)
+            cand = Candidate(genome, str(d["key"]), str(d["origin"]), tuple(d["parents"]),
+                             tuple(int(i) for i in d["predicted_units"]))
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise CheckpointError(f"{path}: field {where!r}: not a candidate ({type(err).__name__}: {err})") from None
+        if space.key(genome) != cand.key:
+            raise CheckpointError(f"{path}: field {where!r}: genome of key {cand.key!r} decodes to key "
+                                  f"{space.key(genome)!r}")
+        return cand
 
-    cache = {r["key"]: FitnessRecord.from_json(r, f"{path}: cache entry") for r in data["cache"]}
-    population = [Individual(candidate(p["candidate"]), cache[p["record"]]) for p in data["population"]]
-    best = None if data["best"] is None else candidate(data["best"])
-    state = SearchState(generation=data["generation"], evaluations=data["evaluations"], population=population,
-                        cache=cache, timings=Timings.from_json(data["timings"], f"{path}: timings"),
-                        history=[HistoryEntry.from_json(h, f"{path}: history") for h in data["history"]],
-                        best=None if best is None else Individual(best, cache[best.key]))
+    def record(key: str, where: str) -> FitnessRecord:
+        if key not in cache:
+            raise CheckpointError(f"{path}: field {where!r}: key {key!r} is not in the cache")
+        return cache[key]
+
+    cache = {}
+    for i, r in enumerate(_field(data, "cache", list, path)):
+        rec = FitnessRecord.from_json(r, f"{path}: field 'cache[{i}]'")
+        cache[rec.key] = rec
+    population = []
+    for i, p in enumerate(_field(data, "population", list, path)):
+        if not isinstance(p, dict):
+            raise CheckpointError(f"{path}: field 'population[{i}]': expected an object")
+        cand = candidate(p.get("candidate"), f"population[{i}].candidate")
+        population.append(Individual(cand, record(str(p.get("record")), f"population[{i}].record")))
+    history = [HistoryEntry.from_json(h, f"{path}: field 'history[{i}]'")
+               for i, h in enumerate(_field(data, "history", list, path))]
+    evaluations, generation = _field(data, "evaluations", int, path), _field(data, "generation", int, path)
+    budget = config.get("budget")
+    if evaluations < 0 or generation < 0 or (budget is not None and evaluations > budget):
+        raise CheckpointError(f"{path}: field 'evaluations': {evaluations} is not within the budget of {budget}")
+    if evaluations != len(history):
+        raise CheckpointError(f"{path}: field 'evaluations': {evaluations}, but the history holds {len(history)}")
+    best = None
+    if data.get("best") is not None:
+        cand = candidate(data["best"], "best")
+        best = Individual(cand, record(cand.key, "best"))
+    elif evaluations:
+        raise CheckpointError(f"{path}: field 'best': missing after {evaluations} evaluations")
+    state = SearchState(generation=generation, evaluations=evaluations, population=population, cache=cache,
+                        timings=Timings.from_json(_field(data, "timings", dict, path), f"{path}: field 'timings'"),
+                        history=history, best=best)
     rng = np.random.default_rng()
-    rng.bit_generator.state = data["rng"]
+    try:
+        rng.bit_generator.state = _field(data, "rng", dict, path)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: field 'rng': not a {type(rng.bit_generator).__name__} state ({err})") from None
     return state, rng
+
+
+def _field(data: dict, name: str, kind: type, path: Path):
+    value = data.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise CheckpointError(f"{path}: field {name!r}: expected {kind.__name__}, got {type(value).__name__}")
+    return value

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 from arch_gpt.errors import UserInputError
 
 DATASETS = ("digits", "cifar10", "cifar100", "imagenet")
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 8, 1024  # image side in pixels; larger images are refused before any allocation
 DEFAULT_INPUT_SIZE = {"digits": 16, "cifar10": 32, "cifar100": 32, "imagenet": 224}
 VAL_FRACTION = 0.1  # of the training set, for CIFAR and ImageNet
 _CIFAR_MEAN, _CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -55,8 +56,10 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download:
         raise DatasetError(f"dataset: unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     if subset is not None and not 0.0 < subset <= 1.0:
         raise DatasetError(f"subset: must be a fraction in (0, 1], got {subset}")
-    if input_size is not None and input_size < 8:
-        raise DatasetError(f"input_size: must be at least 8 pixels, got {input_size}")
+    if input_size is not None and not MIN_INPUT_SIZE <= input_size <= MAX_INPUT_SIZE:
+        raise DatasetError(f"input_size: must be {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} pixels, got {input_size}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DatasetError(f"seed: must be a non-negative integer, got {seed!r}")
     size = input_size or DEFAULT_INPUT_SIZE[name]
     if name == "digits":
         return _digits(size, subset, seed)

@@ -44,6 +44,8 @@ def run_search(strategy: "Strategy", output_dir: str | Path | None = None, resum
     label = label or strategy.label
     out = Path(output_dir) if output_dir is not None else None
     ckpt = out / CHECKPOINT if out is not None else None
+    if out is not None:
+        _check_output_dir(out, resume)
     if resume:
         if ckpt is None:
             raise UserInputError("resume: needs the output_dir of the run to continue")
@@ -51,15 +53,20 @@ def run_search(strategy: "Strategy", output_dir: str | Path | None = None, resum
             raise UserInputError(f"resume: {ckpt} does not exist; nothing to resume")
         state, rng = load_checkpoint(ckpt, strategy.config(), strategy.space)
     else:
-        if ckpt is not None and ckpt.exists():
-            raise UserInputError(f"output_dir: {out} already holds a run ({CHECKPOINT}); resume it or "
-                                 f"choose another folder")
         state, rng = SearchState(), np.random.default_rng(strategy.seed)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         write_jsonl(out / HISTORY, (h.to_json() for h in state.history))
         if isinstance(strategy.evaluator, KeepsRunFolder):
             strategy.evaluator.set_output_dir(out)
+        if resume and isinstance(strategy.evaluator, KeepsWeights) and state.best is not None:
+            trained = [i for i in (*state.population, state.best) if i.record.error is None]
+            missing = strategy.evaluator.missing_weights({i.candidate.key for i in trained})
+            if missing:
+                raise UserInputError(f"resume: the trained weights of {len(missing)} individual(s) that later "
+                                     f"children inherit from are gone from {out / 'weights'} or unreadable "
+                                     f"(e.g. {missing[0]!r}); "
+                                     f"the resumed run would differ from an uninterrupted one, so start a new run")
     budget = strategy.budget
     with tqdm(total=budget, initial=state.evaluations, disable=not progress, desc=label,
               unit="eval", dynamic_ncols=True) as bar:
@@ -80,6 +87,22 @@ def run_search(strategy: "Strategy", output_dir: str | Path | None = None, resum
         write_outputs(result, out)
         _write_best_for_export(strategy, result, out)
     return result
+
+
+def _check_output_dir(out: Path, resume: bool) -> None:
+    """The run folder can hold this run: not a file, not under a file, not another run's results."""
+    for parent in (out, *out.parents):
+        if parent.exists() and not parent.is_dir():
+            raise UserInputError(f"output_dir: {parent} is a file, not a folder; choose another output folder")
+    if resume or not out.is_dir():
+        return
+    if (out / CHECKPOINT).exists():
+        raise UserInputError(f"output_dir: {out} already holds a run ({CHECKPOINT}); resume it or choose another "
+                             f"folder")
+    theirs = [name for name in (RESULT, HISTORY, BEST_ARCH) if (out / name).exists()]
+    if theirs:
+        raise UserInputError(f"output_dir: {out} holds the files of another run ({', '.join(theirs)}) and no "
+                             f"checkpoint to resume; choose another folder")
 
 
 def _generation(strategy: "Strategy", state: SearchState, rng: np.random.Generator, budget: int) -> int:

@@ -137,6 +137,10 @@ class KeepsWeights(Protocol):
 
     def export_weights(self, key: str, path: Path) -> bool: ...
 
+    def missing_weights(self, keys: set[str]) -> list[str]:
+        """The keys among ``keys`` whose weights a child would inherit but that are no longer kept."""
+        ...
+
 
 @runtime_checkable
 class Reconstructor(Protocol):

@@ -128,6 +128,10 @@ class GPTReconstructor:
     def reconstruct(self, space: SearchSpace, candidates: Sequence[Candidate], progress: float,
                     rng: np.random.Generator) -> list[Candidate]:
         """Rewrite the masked units of every candidate with one batched GPT call (see module docstring)."""
+        if not isinstance(rng, np.random.Generator):
+            raise UserInputError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+        if not (isinstance(progress, (int, float)) and 0.0 <= progress <= 1.0):  # NaN fails too
+            raise UserInputError(f"progress: expected t/T in [0, 1], got {progress!r}")
         start = perf_counter()
         rate = self.rate(progress)
         jobs: list[tuple[int, Unit]] = []

@@ -126,6 +126,11 @@ class SearchResult:
     timings: Timings
     output_dir: Path | None = None
 
+    @property
+    def all_failed(self) -> bool:
+        """Whether every evaluation failed (fitness 0 with an error): the best is then meaningless."""
+        return bool(self.history) and all(h.error is not None for h in self.history)
+
     def to_json(self) -> dict:
         rec = self.best.record
         return {

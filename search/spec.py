@@ -11,9 +11,11 @@ settings everywhere. Options left ``None`` take the per-dataset defaults of :dat
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from arch_gpt.devices import resolve_device
 from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import ArchGPT
 from arch_gpt.search.datasets import ImageData, load_dataset
@@ -28,6 +30,12 @@ from arch_gpt.search.strategies import Strategy, create_strategy, list_strategie
 
 DEFAULT_MODEL = "arch-gpt-nasbench101"
 SUFFIXES = ("", "+gpt", "+gpt+ft")
+GPT_DEFAULTS = {"model": DEFAULT_MODEL, "mask_rate": 0.4, "top_k": 1, "temperature": 1.0, "finetune_steps": 5,
+                "finetune_top": 10, "finetune_lr": 1e-3}
+GPT_OPTIONS = ("model", "mask_rate", "top_k", "temperature")
+FINETUNE_OPTIONS = ("finetune_steps", "finetune_top", "finetune_lr")
+TRAINING_OPTIONS = ("dataset", "data_dir", "download", "subset", "input_size", "epochs", "lr", "batch_size",
+                    "max_steps_per_epoch", "device", "widths", "min_blocks", "max_blocks")
 
 
 @dataclass(frozen=True)
@@ -99,14 +107,14 @@ class SearchConfig:
     population: int | None = None
     generations: int | None = None
     budget: int | None = None  # evaluations; default population x generations
-    # the GPT (+gpt, +gpt+ft)
-    model: str = DEFAULT_MODEL
-    mask_rate: float = 0.4
-    top_k: int = 1  # 1: greedy (cached) predictions; k > 1 samples among the k most likely
-    temperature: float = 1.0  # of that sampling
-    finetune_steps: int = 5  # +ft: AdamW steps after each generation,
-    finetune_top: int = 10  # on the units of this many fittest architectures so far,
-    finetune_lr: float = 1e-3  # at this learning rate
+    # the GPT (+gpt, +gpt+ft); None: the GPT_DEFAULTS below. Set for a strategy without the GPT, it is refused.
+    model: str | None = None  # DEFAULT_MODEL
+    mask_rate: float | None = None  # 0.4, decaying linearly to 0
+    top_k: int | None = None  # 1: greedy (cached) predictions; k > 1 samples among the k most likely
+    temperature: float | None = None  # 1.0, of that sampling
+    finetune_steps: int | None = None  # +ft: 5 AdamW steps after each generation,
+    finetune_top: int | None = None  # on the units of the 10 fittest architectures so far,
+    finetune_lr: float | None = None  # at lr 1e-3
     # training of each candidate (not used with a benchmark)
     epochs: int | None = None
     lr: float | None = None
@@ -118,6 +126,11 @@ class SearchConfig:
     widths: tuple[int, ...] | None = None
     min_blocks: int | None = None
     max_blocks: int | None = None
+
+    def gpt(self, name: str):
+        """A GPT option's value, or its default from :data:`GPT_DEFAULTS`."""
+        value = getattr(self, name)
+        return GPT_DEFAULTS[name] if value is None else value
 
     @property
     def tabular(self) -> bool:
@@ -152,7 +165,10 @@ class Search:
         return 0.0 if self.finetuner is None else self.finetuner.seconds
 
 
-def _check(config: SearchConfig) -> None:
+def validate(config: SearchConfig) -> StrategySpec:
+    """Check every setting before anything is loaded or written: in range, and none that this search would
+    silently ignore. Returns the parsed strategy; UserInputError names the parameter."""
+    spec = StrategySpec.parse(config.strategy)
     for name in ("population", "generations", "budget", "epochs", "batch_size", "max_steps_per_epoch"):
         value = getattr(config, name)
         if value is not None and value < (0 if name == "epochs" else 1):
@@ -161,10 +177,26 @@ def _check(config: SearchConfig) -> None:
         raise UserInputError("budget, generations: give one of them, not both")
     if config.seed < 0:
         raise UserInputError(f"seed: must be >= 0, got {config.seed}")
-    if not 0.0 <= config.mask_rate <= 1.0:
+    if not 0.0 <= config.gpt("mask_rate") <= 1.0:
         raise UserInputError(f"mask_rate: must be in [0, 1], got {config.mask_rate}")
     if config.num_classes is not None and config.num_classes < 1:
         raise UserInputError(f"num_classes: must be positive, got {config.num_classes}")
+    if config.lr is not None and not (config.lr > 0 and math.isfinite(config.lr)):
+        raise UserInputError(f"lr: must be a finite number > 0, got {config.lr}")
+    ignored = [] if spec.gpt else [n for n in GPT_OPTIONS if getattr(config, n) is not None]
+    ignored += [] if spec.finetune else [n for n in FINETUNE_OPTIONS if getattr(config, n) is not None]
+    if config.tabular:
+        default = SearchConfig()
+        ignored += [n for n in TRAINING_OPTIONS if getattr(config, n) != getattr(default, n)
+                    and not (n == "device" and spec.gpt)]
+    if ignored:
+        why = "a tabular search trains nothing" if config.tabular and ignored[-1] in TRAINING_OPTIONS else \
+            f"strategy {spec.label!r} does not use them"
+        raise UserInputError(f"{', '.join(ignored)}: would be ignored ({why}); drop them"
+                             + ("" if spec.gpt else " or use a +gpt strategy"))
+    if config.device is not None:
+        resolve_device(config.device)
+    return spec
 
 
 def load_model(name: str, device: str | None = None) -> ArchGPT:
@@ -216,8 +248,7 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
     """Build the search ``config`` describes. Parts already loaded (the table, the data, the space, an
     evaluator, the GPT or any other next-token predictor) can be passed in to share them between runs; the rest
     is loaded here."""
-    _check(config)
-    spec = StrategySpec.parse(config.strategy)
+    spec = validate(config)
     d = config.defaults()
     if config.tabular and table is None:
         table = TabularBenchmark.load(config.benchmark)
@@ -228,11 +259,12 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
     evaluator = evaluator or build_evaluator(config, space, data, table)
     reconstructor = finetuner = None
     if spec.gpt:
-        model = model or load_model(config.model, config.device)
-        reconstructor = GPTReconstructor(model, mask_rate=config.mask_rate, top_k=config.top_k,
-                                         temperature=config.temperature)
+        model = model or load_model(config.gpt("model"), config.device)
+        reconstructor = GPTReconstructor(model, mask_rate=config.gpt("mask_rate"), top_k=config.gpt("top_k"),
+                                         temperature=config.gpt("temperature"))
         if spec.finetune:
-            finetuner = OnlineFinetuner(model, space, config.finetune_steps, config.finetune_top, config.finetune_lr)
+            finetuner = OnlineFinetuner(model, space, config.gpt("finetune_steps"), config.gpt("finetune_top"),
+                                        config.gpt("finetune_lr"))
     population = _pick(config.population, d.population)
     generations = _pick(config.generations, d.generations)
     budget = config.budget if config.budget is not None else population * generations

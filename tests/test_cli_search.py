@@ -161,7 +161,8 @@ def test_tabular_ga_gpt_ft_runs_from_search(table, tiny_model, tmp_path):
 def test_search_and_bench_write_the_identical_history(table, tiny_model, tmp_path):
     """One builder: the same strategy, space, seed and budget give the same history.jsonl from both commands."""
     for strategy in ("re", "ga+gpt+ft"):
-        assert _search("--space", "nasbench201", "--benchmark", table, "--strategy", strategy, "--model", tiny_model,
+        model = ("--model", tiny_model) if "gpt" in strategy else ()
+        assert _search("--space", "nasbench201", "--benchmark", table, "--strategy", strategy, *model,
                        "--budget", 40, "--seed", 1, "--output", tmp_path / f"search-{strategy}") == 0
     assert main(["bench", "--no-progress", "--space", "nasbench201", "--benchmark", str(table), "--strategies",
                  "re,ga+gpt+ft", "--budgets", "40", "--seeds", "2", "--model", str(tiny_model), "--keep-runs",

@@ -38,6 +38,7 @@ def _common(p: argparse.ArgumentParser, output: str) -> None:
     p.add_argument("--lr", type=float, default=0.01, help="SGD peak lr (default: 0.01)")
     p.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
     p.add_argument("--output", default=output, help=f"output folder (default: {output})")
+    p.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --output")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,7 +72,7 @@ def command_line(args: argparse.Namespace) -> str:
     parts = ["arch-gpt", "ablation", args.ablation]
     tabular = getattr(args, "benchmark", None) is not None
     for key, value in vars(args).items():
-        if key in ("func", "command", "ablation") or value is None or value is False:
+        if key in ("func", "command", "ablation", "overwrite", "debug") or value is None or value is False:
             continue
         if tabular and key in TRAINING_OPTIONS:
             continue
@@ -83,9 +84,14 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def _search_config(args: argparse.Namespace, space: str = "blocks"):
-    from arch_gpt.cli.search import config_from_args
-    return config_from_args(args, space=space, benchmark=getattr(args, "benchmark", None),
-                            model=getattr(args, "model", "arch-gpt-nasbench101"))
+    """The search settings the ablation's runs share (training options only when candidates are trained)."""
+    from dataclasses import fields
+
+    from arch_gpt.search.spec import SearchConfig
+    tabular = getattr(args, "benchmark", None) is not None
+    values = {f.name: getattr(args, f.name) for f in fields(SearchConfig) if hasattr(args, f.name)
+              and not (tabular and f.name in TRAINING_OPTIONS)}
+    return SearchConfig(**{**values, "space": space, "strategy": "ga+gpt" if hasattr(args, "model") else "ga"})
 
 
 def _parts(config):
@@ -109,8 +115,9 @@ def run_mask_rate(args: argparse.Namespace) -> int:
     space, data, table = _parts(config)
     sweep = MaskRateConfig(rates=args.rates, population=args.population, generations=args.generations,
                            seed=args.seed, seeds=args.seeds)
-    summary = mask_rate_sweep(config, sweep, space=space, model=load_model(config.model), data=data, table=table,
-                              output_dir=args.output, command=command_line(args), keep_runs=args.keep_runs)
+    summary = mask_rate_sweep(config, sweep, space=space, model=load_model(config.gpt("model")), data=data, table=table,
+                              output_dir=args.output, command=command_line(args), keep_runs=args.keep_runs,
+                              overwrite=args.overwrite)
     for row in summary.rows:
         std = "" if row.fitness_std is None else f" ± {row.fitness_std:.4f}"
         print(f"mask rate {row.mask_rate:g}: best fitness {row.fitness_mean:.4f}{std}")
@@ -125,7 +132,8 @@ def run_epoch_correlation(args: argparse.Namespace) -> int:
     space, data, _ = _parts(config)
     summary = epoch_correlation(config, EpochCorrelationConfig(samples=args.samples, few_epochs=args.few_epochs,
                                                                more_epochs=args.more_epochs, seed=args.seed),
-                                space=space, data=data, output_dir=args.output, command=command_line(args))
+                                space=space, data=data, output_dir=args.output, command=command_line(args),
+                                overwrite=args.overwrite)
     print(f"Pearson r = {summary.pearson_r:.4f} (p = {summary.p_value:.4g}); "
           f"wrote {Path(args.output) / 'epoch-correlation.md'}")
     return 0

@@ -18,6 +18,7 @@ from pathlib import Path
 
 def add_search_options(p: argparse.ArgumentParser) -> None:
     """The options shared by ``search`` and the studies: data, benchmark, GPT, training."""
+    from arch_gpt.search.spec import GPT_DEFAULTS as G
     from arch_gpt.search.spec import SearchConfig
     d = SearchConfig()
     p.add_argument("--space", default=d.space, help="search space: blocks, nasbench201, nasbench-macro")
@@ -29,13 +30,16 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--benchmark", metavar="FILE", help="tabular benchmark JSON: score by lookup, no training")
     p.add_argument("--num-classes", type=int,
                    help="classes of the network's head (default: the dataset's, or from the table's file name)")
-    p.add_argument("--model", default=d.model, help="ArchGPT for +gpt: bundled name, folder or Hub id")
-    p.add_argument("--mask-rate", type=float, default=d.mask_rate, help="initial GPT mask rate (decays to 0)")
-    p.add_argument("--finetune-steps", type=int, default=d.finetune_steps,
-                   help="+ft: AdamW steps after each generation")
-    p.add_argument("--finetune-top", type=int, default=d.finetune_top,
-                   help="+ft: fine-tune on this many fittest architectures so far")
-    p.add_argument("--finetune-lr", type=float, default=d.finetune_lr, help="+ft: learning rate")
+    p.add_argument("--model", help=f"+gpt: ArchGPT bundled name, folder or Hub id (default: {G['model']})")
+    p.add_argument("--mask-rate", type=float, help=f"+gpt: initial mask rate, decays to 0 (default: {G['mask_rate']})")
+    p.add_argument("--top-k", type=int, help="+gpt: 1 = greedy predictions, k > 1 samples among the k likeliest "
+                                             f"(default: {G['top_k']})")
+    p.add_argument("--temperature", type=float, help=f"+gpt: sampling temperature (default: {G['temperature']})")
+    p.add_argument("--finetune-steps", type=int,
+                   help=f"+gpt+ft: AdamW steps after each generation (default: {G['finetune_steps']})")
+    p.add_argument("--finetune-top", type=int,
+                   help=f"+gpt+ft: fine-tune on this many fittest architectures so far (default: {G['finetune_top']})")
+    p.add_argument("--finetune-lr", type=float, help=f"+gpt+ft: learning rate (default: {G['finetune_lr']})")
     p.add_argument("--epochs", type=int, help="training epochs per candidate (default: 4 on digits, else 6)")
     p.add_argument("--lr", type=float, help="SGD peak lr after warm-up (default: 0.05 on digits, else 0.01)")
     p.add_argument("--batch-size", type=int, help="default: 64 on digits, 512 on CIFAR, 128 on ImageNet")
@@ -103,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
         f"{config.space}-{search.spec.label.replace('+', '-')}-seed{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
     result = search.run(out, resume=args.resume, progress=not args.no_progress)
     rec = result.best.record
+    if result.all_failed:
+        raise UserInputError(f"every one of the {result.evaluations} candidates failed, so there is no result "
+                             f"(first error: {result.history[0].error}); the run folder {out} keeps the errors")
     if args.show_arch:
         print(result.best_architecture.to_text(), end="")
     test = "n/a" if rec.test_acc is None else f"{rec.test_acc:.4f}"

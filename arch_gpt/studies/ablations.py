@@ -122,7 +122,7 @@ def _mean_std(values: Sequence[float | None]) -> tuple[float | None, float | Non
 def mask_rate_sweep(search: SearchConfig, config: MaskRateConfig, *, space: SearchSpace, model: ArchGPT,
                     data: ImageData | None = None, table: TabularBenchmark | None = None,
                     output_dir: str | Path | None = None, progress: bool = True, command: str | None = None,
-                    keep_runs: bool = False) -> MaskRateSummary:
+                    keep_runs: bool = False, overwrite: bool = False) -> MaskRateSummary:
     """ga+gpt runs per mask rate and seed, each with a fresh evaluator (so no run inherits another's trained
     weights); ``keep_runs`` keeps every run's folder (``mask-rate-<r>/[seed-<s>/]``) under ``output_dir``."""
     if not config.rates or any(not 0.0 <= r <= 1.0 for r in config.rates):
@@ -130,6 +130,8 @@ def mask_rate_sweep(search: SearchConfig, config: MaskRateConfig, *, space: Sear
     if config.seeds < 1:
         raise UserInputError(f"seeds: need at least 1 run per rate, got {config.seeds}")
     out = Path(output_dir) if output_dir is not None else None
+    if out is not None:
+        check_output(out, "mask-rate", overwrite)
     rows = []
     for rate in config.rates:
         runs = []
@@ -155,7 +157,7 @@ def mask_rate_sweep(search: SearchConfig, config: MaskRateConfig, *, space: Sear
 
 def epoch_correlation(search: SearchConfig, config: EpochCorrelationConfig, *, space: SearchSpace,
                       data: ImageData, output_dir: str | Path | None = None,
-                      command: str | None = None) -> CorrelationSummary:
+                      command: str | None = None, overwrite: bool = False) -> CorrelationSummary:
     """Train the same random individuals for ``few_epochs`` and ``more_epochs`` (fully, no acceleration);
     correlate the validation accuracies."""
     if config.samples < 3:
@@ -163,6 +165,8 @@ def epoch_correlation(search: SearchConfig, config: EpochCorrelationConfig, *, s
     if not 0 < config.few_epochs < config.more_epochs:
         raise UserInputError(f"few_epochs, more_epochs: need 0 < few < more, got {config.few_epochs}, "
                              f"{config.more_epochs}")
+    if output_dir is not None:
+        check_output(Path(output_dir), "epoch-correlation", overwrite)
     rng = np.random.default_rng(config.seed)
     genomes: dict[str, object] = {}
     for _ in range(config.samples * 20):
@@ -188,6 +192,18 @@ def epoch_correlation(search: SearchConfig, config: EpochCorrelationConfig, *, s
                       lambda path: plot_correlation(x, y, config.few_epochs, config.more_epochs,
                                                     f"Pearson r = {_fmt(r)}, p = {_fmt(p)}", path))
     return summary
+
+
+def check_output(out: Path, name: str, overwrite: bool) -> None:
+    """Before any work: ``out`` is a folder (or new), and its earlier ``<name>.*`` results are replaced only when
+    ``overwrite``."""
+    for parent in (out, *out.parents):
+        if parent.exists() and not parent.is_dir():
+            raise UserInputError(f"output: {parent} is a file, not a folder")
+    earlier = [f"{name}{ext}" for ext in (".json", ".md", ".png") if (out / f"{name}{ext}").exists()]
+    if earlier and not overwrite:
+        raise UserInputError(f"output: {out} already holds {', '.join(earlier)}; pass overwrite (--overwrite) to "
+                             f"replace them or choose another folder")
 
 
 def write_outputs(out: Path, name: str, summary: dict, markdown: str, plot) -> None:

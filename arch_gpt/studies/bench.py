@@ -24,7 +24,9 @@ from arch_gpt.errors import UserInputError
 from arch_gpt.io import append_jsonl, atomic_write_text, read_json, read_jsonl, write_json
 from arch_gpt.modeling import ArchGPT
 from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator
-from arch_gpt.search.spec import DEFAULT_MODEL, SearchConfig, StrategySpec, build_space, build_search, load_model
+from arch_gpt.search.spec import (
+    DEFAULT_MODEL, SearchConfig, StrategySpec, build_search, build_space, load_model, validate,
+)
 from arch_gpt.studies.plots import plot_study_convergence
 from arch_gpt.studies.report import RunRecord, compare, markdown, summarize
 
@@ -50,6 +52,15 @@ class BenchConfig:
     output: str = "bench-out"
     keep_runs: bool = False  # also keep every run's search folder under output/runs/
 
+    def search_config(self, label: str, budget: int, seed: int) -> SearchConfig:
+        """The search of one run: the GPT options only for +gpt labels, the fine-tune's only for +ft."""
+        spec = StrategySpec.parse(label)
+        gpt = {"model": self.model, "mask_rate": self.mask_rate} if spec.gpt else {}
+        ft = {"finetune_steps": self.finetune_steps, "finetune_top": self.finetune_top,
+              "finetune_lr": self.finetune_lr} if spec.finetune else {}
+        return SearchConfig(strategy=label, space=self.space, benchmark=self.benchmark, num_classes=self.num_classes,
+                            budget=budget, seed=seed, **gpt, **ft)
+
     def identity(self) -> dict:
         """The settings that every run of one output folder shares."""
         d = asdict(self)
@@ -62,7 +73,12 @@ class BenchConfig:
 def _done_runs(out: Path, config: BenchConfig) -> dict[tuple[str, int, int], RunRecord]:
     """Finished runs of an earlier, interrupted study with the same settings (UserInputError if they differ)."""
     cfg_path = out / CONFIG
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"output: {out} is a file, not a folder")
     if not cfg_path.exists():
+        if out.is_dir() and any(out.iterdir()):
+            raise UserInputError(f"output: {out} is a folder with other files and no {CONFIG}; a study writes "
+                                 f"into an empty or new folder (or continues its own)")
         return {}
     old = read_json(cfg_path)
     if old != config.identity():
@@ -102,17 +118,15 @@ def run_study(config: BenchConfig, table: TabularBenchmark | None = None, model:
     not depend on the order of runs. X+gpt+ft runs fine-tune the model online; its weights are restored
     before every GPT run.
     """
-    specs = [StrategySpec.parse(label) for label in config.strategies]
+    specs = [validate(config.search_config(label, max(1, min(config.budgets or (1,))), 0))
+             for label in config.strategies]
     if not config.budgets or min(config.budgets) < 1:
         raise UserInputError(f"budgets: need positive numbers of evaluations, got {list(config.budgets)}")
     if config.seeds < 1:
         raise UserInputError(f"seeds: must be at least 1, got {config.seeds}")
     table = table or TabularBenchmark.load(config.benchmark)
     config = replace(config, num_classes=config.num_classes or table.num_classes)
-    base = SearchConfig(space=config.space, benchmark=config.benchmark, num_classes=config.num_classes,
-                        model=config.model, mask_rate=config.mask_rate, finetune_steps=config.finetune_steps,
-                        finetune_top=config.finetune_top, finetune_lr=config.finetune_lr)
-    space = build_space(base, table=table)
+    space = build_space(config.search_config("random", 1, 0), table=table)
     space.choice_tokens()  # the units' allowed tokens, computed once for all runs
     if model is None and any(spec.gpt for spec in specs):
         model = load_model(config.model)
@@ -130,8 +144,8 @@ def run_study(config: BenchConfig, table: TabularBenchmark | None = None, model:
             rec = done.get((label, budget, seed))
             if rec is None:
                 space.clear_cache()  # every run starts cold, so timings do not depend on the order of runs
-                search = build_search(replace(base, strategy=label, budget=budget, seed=seed), table=table,
-                                      space=space, evaluator=evaluator, model=model)
+                search = build_search(config.search_config(label, budget, seed), table=table, space=space,
+                                      evaluator=evaluator, model=model)
                 run_dir = out / "runs" / f"{label.replace('+', '-')}-b{budget}-s{seed}" if config.keep_runs else None
                 resume = run_dir is not None and (run_dir / "checkpoint.json").is_file()
                 result = search.run(run_dir, resume=resume, progress=False)

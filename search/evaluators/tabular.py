@@ -58,6 +58,15 @@ def _number(value, path: str, key: str, field: str) -> float:
     return float(value)
 
 
+def _percent(value, path: str, key: str, field: str) -> float:
+    """An accuracy in percent: finite and within [0, 100] (a 1e308 or a -5 would silently become the optimum)."""
+    number = _number(value, path, key, field)
+    if not 0.0 <= number <= 100.0:
+        raise TableError(f"{path}: key {key!r}: field {field!r} is an accuracy in percent and must be in "
+                         f"[0, 100], got {value!r}")
+    return number
+
+
 def _integer(value, path: str, key: str, field: str) -> int | None:
     if value is None:
         return None
@@ -117,9 +126,9 @@ class TabularBenchmark:
                 if not isinstance(runs, list) or not runs:
                     raise TableError(f"{path}: key {key!r}: field 'test_acc' must be a non-empty list of numbers")
                 for run in runs:
-                    _number(run, path, key, "test_acc")
-            entries[key] = Entry(fitness=_number(row[fmt.fitness_field], path, key, fmt.fitness_field),
-                                 test_acc=_number(row[fmt.test_field], path, key, fmt.test_field),
+                    _percent(run, path, key, "test_acc")
+            entries[key] = Entry(fitness=_percent(row[fmt.fitness_field], path, key, fmt.fitness_field),
+                                 test_acc=_percent(row[fmt.test_field], path, key, fmt.test_field),
                                  params=_integer(row.get("params"), path, key, "params"),
                                  rank=_integer(row.get("rank"), path, key, "rank"))
         return cls(path, fmt, entries)

@@ -20,6 +20,7 @@ inherit the same parents' weights; after each generation only the population's a
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import zlib
 from collections import OrderedDict
@@ -30,9 +31,11 @@ from typing import Sequence
 
 import torch
 from torch import nn
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, TensorDataset
 
+from arch_gpt.devices import resolve_device
 from arch_gpt.errors import UserInputError
 from arch_gpt.io import atomic_path
 from arch_gpt.search.datasets import ImageData
@@ -61,12 +64,24 @@ class TrainingConfig:
     def __post_init__(self):
         if self.epochs < 0:
             raise UserInputError(f"epochs: must be >= 0, got {self.epochs}")
-        if not self.lr > 0:  # NaN too
+        if not (self.lr > 0 and math.isfinite(self.lr)):  # NaN and inf too
             raise UserInputError(f"lr: must be > 0, got {self.lr}")
         if self.batch_size < 1:
             raise UserInputError(f"batch_size: must be at least 1, got {self.batch_size}")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
             raise UserInputError(f"max_steps_per_epoch: must be at least 1, got {self.max_steps_per_epoch}")
+
+
+def _readable(path: Path | None) -> bool:
+    """Whether ``path`` is a safetensors file whose header reads (a cheap check, no tensor is loaded)."""
+    if path is None or not path.is_file():
+        return False
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            fh.keys()
+    except Exception:  # safetensors raises its own error types for every kind of damage
+        return False
+    return True
 
 
 class CandidateFailure(RuntimeError):
@@ -78,7 +93,7 @@ class TrainingEvaluator(KeepsRunFolder, KeepsWeights):
 
     def __init__(self, space: SearchSpace, data: ImageData, config: TrainingConfig | None = None):
         self.space, self.data, self.config = space, data, config or TrainingConfig()
-        self.device = torch.device(self.config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(self.config.device)
         self.batch_size = self.config.batch_size
         self.weights_dir: Path | None = None
         self._weights: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
@@ -106,6 +121,12 @@ class TrainingEvaluator(KeepsRunFolder, KeepsWeights):
             for path in self.weights_dir.glob("*.safetensors"):
                 if path.name not in keep:
                     path.unlink()
+
+    def missing_weights(self, keys: set[str]) -> list[str]:
+        """Keys whose weights inheritance needs but that are neither in memory nor on disk (sorted)."""
+        if not self.config.inherit_weights:
+            return []
+        return sorted(k for k in keys if k not in self._weights and not _readable(self._path(k)))
 
     # --- evaluation -----------------------------------------------------------------------------
     def evaluate(self, candidates: Sequence[Candidate]) -> list[FitnessRecord]:

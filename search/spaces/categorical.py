@@ -13,19 +13,11 @@ from typing import Sequence
 
 import numpy as np
 
-from arch_gpt.encoding import Architecture, Layer, Size
-from arch_gpt.errors import UserInputError
+from arch_gpt.encoding import Architecture, Layer
 from arch_gpt.search.protocols import HasConfig, ParsesKeys, Unit
+from arch_gpt.search.spaces.checks import MAX_CLASSES, check_int, input_size_hwc
 from arch_gpt.tokenizer.tokenization import layer_tokens
 from arch_gpt.zoo.layer_chain import ExpandedNetwork
-
-
-def input_size_hwc(input_size: int | Sequence[int]) -> Size:
-    """(H, W, C) from an int side (3 channels) or a 3-sequence; UserInputError otherwise."""
-    size = (input_size, input_size, 3) if isinstance(input_size, int) else tuple(int(v) for v in input_size)
-    if len(size) != 3 or min(size) <= 0:
-        raise UserInputError(f"input_size: expected (H, W, C) positive integers or an int, got {input_size!r}")
-    return size
 
 
 class CategoricalSpace(ParsesKeys, HasConfig):
@@ -37,9 +29,8 @@ class CategoricalSpace(ParsesKeys, HasConfig):
 
     def __init__(self, num_classes: int = 10, input_size: int | Sequence[int] = (32, 32, 3),
                  cache_size: int = 4096):
-        if int(num_classes) < 1:
-            raise UserInputError(f"num_classes: must be at least 1, got {num_classes}")
-        self.num_classes, self.input_size, self.cache_size = int(num_classes), input_size_hwc(input_size), cache_size
+        self.num_classes = check_int("num_classes", num_classes, 1, MAX_CLASSES)
+        self.input_size, self.cache_size = input_size_hwc(input_size), cache_size
         self._cache: OrderedDict[str, ExpandedNetwork] = OrderedDict()
         self._tokens: list[dict[str, str]] | None = None
         self.unmatched_predictions: Counter = Counter()  # predicted tokens that matched no choice (unit kept)
