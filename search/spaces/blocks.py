@@ -26,12 +26,16 @@ from arch_gpt.search.protocols import HasBlockClasses, HasConfig, ParsesKeys, Se
 from arch_gpt.search.registry import register_space
 from arch_gpt.tokenizer import layer_tokens
 from arch_gpt.torch_io import from_module
+from arch_gpt.search.spaces.checks import (
+    MAX_CHANNELS, MAX_CLASSES, check_int, check_int_list, input_size_hwc,
+)
 from arch_gpt.search.spaces.block_modules import (
     CHANNEL_MULTIPLE, KINDS, BlockNetwork, keeps_channels, make_block, make_stem,
 )
 
 DEFAULT_WIDTHS = (16, 24, 32, 48, 64, 96, 128)
 TOKEN_HW = (8, 8)  # input side for tracing single blocks into tokens
+MAX_BLOCKS = 1000  # the longest genome a space may allow
 
 
 class GenomeError(UserInputError):
@@ -69,9 +73,10 @@ def check_gene(gene: BlockGene, where: str = "block") -> BlockGene:
     """Raise GenomeError unless ``gene`` is a known kind with a valid width, stride and extra."""
     if not isinstance(gene.kind, str) or gene.kind not in KINDS:
         raise GenomeError(f"{where}: field 'kind': unknown block kind {gene.kind!r}; choose from {', '.join(KINDS)}")
-    if not isinstance(gene.out_channels, int) or gene.out_channels <= 0 or gene.out_channels % CHANNEL_MULTIPLE:
-        raise GenomeError(f"{where}: field 'out_channels': must be a positive multiple of {CHANNEL_MULTIPLE}, "
-                          f"got {gene.out_channels!r}")
+    if (isinstance(gene.out_channels, bool) or not isinstance(gene.out_channels, int)
+            or not 0 < gene.out_channels <= MAX_CHANNELS or gene.out_channels % CHANNEL_MULTIPLE):
+        raise GenomeError(f"{where}: field 'out_channels': must be a positive multiple of {CHANNEL_MULTIPLE} up to "
+                          f"{MAX_CHANNELS}, got {gene.out_channels!r}")
     if gene.stride not in (1, 2):
         raise GenomeError(f"{where}: field 'stride': must be 1 or 2, got {gene.stride!r}")
     if gene.extra not in KINDS[gene.kind].extras:
@@ -100,24 +105,31 @@ class BlockSpace(ParsesKeys, HasConfig, SerializesGenomes, HasBlockClasses):
                  min_blocks: int = 10, max_blocks: int = 20, widths: Sequence[int] = DEFAULT_WIDTHS,
                  stem_channels: int | None = None, max_downsamples: int | None = None,
                  kinds: Sequence[str] | None = None, cache_size: int = 2048):
-        size = (input_size, input_size, 3) if isinstance(input_size, int) else tuple(input_size)
-        if len(size) != 3 or min(size) <= 0:
-            raise UserInputError(f"input_size: expected (H, W, C) or an int, got {input_size!r}")
-        if not 1 <= min_blocks <= max_blocks:
-            raise UserInputError(f"min_blocks/max_blocks: need 1 <= min <= max, got {min_blocks}, {max_blocks}")
-        widths = tuple(sorted(set(int(w) for w in widths)))
-        if not widths or any(w <= 0 or w % CHANNEL_MULTIPLE for w in widths):
+        size = input_size_hwc(input_size)
+        min_blocks = check_int("min_blocks", min_blocks, 1, MAX_BLOCKS)
+        max_blocks = check_int("max_blocks", max_blocks, 1, MAX_BLOCKS)
+        if min_blocks > max_blocks:
+            raise UserInputError(f"min_blocks, max_blocks: need min_blocks <= max_blocks, "
+                                 f"got {min_blocks}, {max_blocks}")
+        widths = tuple(sorted(set(check_int_list("widths", widths, 1, MAX_CHANNELS))))
+        if any(w % CHANNEL_MULTIPLE for w in widths):
             raise UserInputError(f"widths: must be positive multiples of {CHANNEL_MULTIPLE}, got {widths}")
+        if kinds is not None and (isinstance(kinds, str) or not isinstance(kinds, Sequence)
+                                  or not all(isinstance(k, str) for k in kinds)):
+            raise UserInputError(f"kinds: must be a list of block kinds, got {kinds!r}")
         self.kinds = tuple(kinds) if kinds is not None else tuple(KINDS)
         self.block_classes = self.kinds  # labels the block classifier may answer (see the reconstructor)
         unknown = [k for k in self.kinds if k not in KINDS]
         if unknown or not self.kinds:
             raise UserInputError(f"kinds: unknown {unknown}; choose from {', '.join(KINDS)}")
-        self.num_classes, self.input_size = num_classes, size
+        self.num_classes, self.input_size = check_int("num_classes", num_classes, 1, MAX_CLASSES), size
         self.min_blocks, self.max_blocks, self.widths = min_blocks, max_blocks, widths
-        self.stem_channels = stem_channels or widths[0]
+        self.stem_channels = (check_int("stem_channels", stem_channels, 1, MAX_CHANNELS)
+                              if stem_channels is not None else widths[0])
         if self.stem_channels % CHANNEL_MULTIPLE:
             raise UserInputError(f"stem_channels: must be a multiple of {CHANNEL_MULTIPLE}, got {stem_channels}")
+        if max_downsamples is not None:
+            max_downsamples = check_int("max_downsamples", max_downsamples, 0, MAX_BLOCKS)
         self.stem_stride = 2 if min(size[:2]) >= 64 else 1
         side = min(size[:2]) // self.stem_stride
         self.max_downsamples = (max_downsamples if max_downsamples is not None

@@ -15,20 +15,27 @@ from arch_gpt.zoo import nasbench201 as zoo
 from arch_gpt.search.protocols import HasContextArchitecture
 from arch_gpt.search.registry import register_space
 from arch_gpt.search.spaces.categorical import CategoricalSpace
+from arch_gpt.search.spaces.checks import check_int
 from arch_gpt.zoo.layer_chain import ExpandedNetwork
 
 
 @register_space("nasbench201")
 class NASBench201Space(CategoricalSpace, HasContextArchitecture):
-    """The 15,625 cells of NAS-Bench-201 (5 ops on each of 6 edges) in the 16/32/64-channel skeleton."""
+    """The 15,625 cells of NAS-Bench-201 (5 ops on each of 6 edges) in the 16/32/64-channel skeleton.
+
+    ``channels`` (the first stage's width; the stages double it) is 1 to ``MAX_CHANNELS``, ``cells_per_stage``
+    1 to ``MAX_CELLS_PER_STAGE``."""
     name = "nasbench201"
     choices = zoo.OPS
     length = len(zoo.EDGES)
+    MAX_CHANNELS = 256  # the last stage has 4x this
+    MAX_CELLS_PER_STAGE = 32
 
     def __init__(self, num_classes: int = 10, input_size: int | Sequence[int] = (32, 32, 3), channels: int = 16,
                  cells_per_stage: int = 5, cache_size: int = 4096):
         super().__init__(num_classes, input_size, cache_size)
-        self.channels, self.cells_per_stage = int(channels), int(cells_per_stage)
+        self.channels = check_int("channels", channels, 1, self.MAX_CHANNELS)
+        self.cells_per_stage = check_int("cells_per_stage", cells_per_stage, 1, self.MAX_CELLS_PER_STAGE)
 
     def config(self) -> dict:
         return {**super().config(), "channels": self.channels, "cells_per_stage": self.cells_per_stage}
