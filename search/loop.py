@@ -56,10 +56,10 @@ def run_search(strategy: "Strategy", output_dir: str | Path | None = None, resum
         state, rng = SearchState(), np.random.default_rng(strategy.seed)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        write_jsonl(out / HISTORY, (h.to_json() for h in state.history))
         if isinstance(strategy.evaluator, KeepsRunFolder):
             strategy.evaluator.set_output_dir(out)
-        if resume and isinstance(strategy.evaluator, KeepsWeights) and state.best is not None:
+        unfinished = state.best is not None and state.evaluations < strategy.budget
+        if resume and unfinished and isinstance(strategy.evaluator, KeepsWeights):
             trained = [i for i in (*state.population, state.best) if i.record.error is None]
             missing = strategy.evaluator.missing_weights({i.candidate.key for i in trained})
             if missing:
@@ -67,6 +67,7 @@ def run_search(strategy: "Strategy", output_dir: str | Path | None = None, resum
                                      f"children inherit from are gone from {out / 'weights'} or unreadable "
                                      f"(e.g. {missing[0]!r}); "
                                      f"the resumed run would differ from an uninterrupted one, so start a new run")
+        write_jsonl(out / HISTORY, (h.to_json() for h in state.history))
     budget = strategy.budget
     with tqdm(total=budget, initial=state.evaluations, disable=not progress, desc=label,
               unit="eval", dynamic_ncols=True) as bar:

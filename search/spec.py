@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from transformers.utils import logging as hf_logging
+
 from arch_gpt.devices import resolve_device
 from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import ArchGPT
@@ -181,6 +183,12 @@ def validate(config: SearchConfig) -> StrategySpec:
         raise UserInputError(f"mask_rate: must be in [0, 1], got {config.mask_rate}")
     if config.num_classes is not None and config.num_classes < 1:
         raise UserInputError(f"num_classes: must be positive, got {config.num_classes}")
+    for name in ("top_k", "finetune_steps", "finetune_top"):
+        if config.gpt(name) < 1:
+            raise UserInputError(f"{name}: must be at least 1, got {config.gpt(name)}")
+    for name in ("temperature", "finetune_lr"):
+        if not (config.gpt(name) > 0 and math.isfinite(config.gpt(name))):
+            raise UserInputError(f"{name}: must be a finite number > 0, got {config.gpt(name)}")
     if config.lr is not None and not (config.lr > 0 and math.isfinite(config.lr)):
         raise UserInputError(f"lr: must be a finite number > 0, got {config.lr}")
     ignored = [] if spec.gpt else [n for n in GPT_OPTIONS if getattr(config, n) is not None]
@@ -201,11 +209,16 @@ def validate(config: SearchConfig) -> StrategySpec:
 
 def load_model(name: str, device: str | None = None) -> ArchGPT:
     """``ArchGPT.from_pretrained(name)`` with a one-line error naming the model that could not be loaded."""
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a bar per weight tensor of a 1M-parameter model is noise
     try:
         return ArchGPT.from_pretrained(name, device=device)
     except (OSError, UserInputError) as err:
         raise UserInputError(f"model: cannot load the GPT {name!r} ({err}); pass a trained ArchGPT folder, a "
                              f"bundled name or a Hub id, or use a strategy without +gpt") from None
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 def build_space(config: SearchConfig, data: ImageData | None = None, table: TabularBenchmark | None = None

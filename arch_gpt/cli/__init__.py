@@ -14,6 +14,8 @@ from arch_gpt.cli import ablation, bench, corpus, encode, export, retrain, searc
 from arch_gpt.errors import run_entry_point
 
 COMMANDS = (encode, corpus, search, export, retrain, ablation, bench)
+# library parameters whose option has another name
+PARAMETER_ALIASES = {"output_dir": "output"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +45,7 @@ def option_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
 def as_flags(message: str, parser: argparse.ArgumentParser) -> str:
     """A library error names parameters (``population: must be ...``); the CLI user sees the flags."""
     head, sep, rest = message.partition(": ")
-    names = [n.strip() for n in head.split(",")]
+    names = [PARAMETER_ALIASES.get(n.strip(), n.strip()) for n in head.split(",")]
     flags = option_flags(parser)
     if sep and all(n in flags for n in names):
         return ", ".join(flags[n] for n in names) + sep + rest
@@ -57,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
+    command = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
     return run_entry_point(f"arch-gpt {args.command}", lambda: args.func(args), debug=args.debug,
-                           describe=lambda err: as_flags(str(err), parser))
+                           describe=lambda err: as_flags(str(err), command))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -118,8 +118,11 @@ def run_study(config: BenchConfig, table: TabularBenchmark | None = None, model:
     not depend on the order of runs. X+gpt+ft runs fine-tune the model online; its weights are restored
     before every GPT run.
     """
-    specs = [validate(config.search_config(label, max(1, min(config.budgets or (1,))), 0))
-             for label in config.strategies]
+    try:
+        specs = [validate(config.search_config(label, max(1, min(config.budgets or (1,))), 0))
+                 for label in config.strategies]
+    except UserInputError as err:  # the study's option is the list of labels
+        raise UserInputError(str(err).replace("strategy: ", "strategies: ", 1)) from None
     if not config.budgets or min(config.budgets) < 1:
         raise UserInputError(f"budgets: need positive numbers of evaluations, got {list(config.budgets)}")
     if config.seeds < 1:
