@@ -166,7 +166,7 @@ def test_table_of_other_space_is_refused(files, tmp_path):
 
 
 def test_unknown_strategy_is_refused(files, tmp_path):
-    with pytest.raises(UserInputError, match="strategy: unknown 'sa'"):
+    with pytest.raises(UserInputError, match="strategies: unknown 'sa'"):
         run_study(config(files, tmp_path, strategies=("sa",)), progress=False)
 
 
