@@ -1,7 +1,10 @@
 """The paper's architecture language (GPT-NAS §3.2, Table 1) at the level of whole networks.
 
 An :class:`Architecture` is an ordered list of layers (execution order) with a text form (one layer per
-line, ``#`` comments, an optional ``# name:`` line), a JSON form and atomic file save/load. The layer
+line, ``#`` comments, an optional ``# name:`` line), a JSON form and atomic file save/load. Constructing one
+checks each layer (:func:`check_layer`); parsing, loading and saving also check continuity
+(:meth:`Architecture.check`: each layer's input exists, see :func:`arch_gpt.shapes.continuity_problem`), so a
+saved file always loads back. The layer
 level — the four layer kinds, their ``key:value`` text, shape checks, :class:`ArchitectureError` — lives
 in :mod:`arch_gpt.layers` and is re-exported here, so ``from arch_gpt.encoding import ConvLayer`` works.
 """
@@ -13,17 +16,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
+from arch_gpt import shapes
 from arch_gpt.io import atomic_write_text
 from arch_gpt.layers import (
-    LAYER_TYPES, MULTI_INPUT_OPS, POOL_TYPES, ArchitectureError, ConvLayer, FCLayer, Layer, OtherLayer, PoolLayer,
-    Size, check_layer, format_layer, layer_fields, parse_layer,
+    LAYER_TYPES, MAX_SIZE, MULTI_INPUT_OPS, POOL_TYPES, ArchitectureError, ConvLayer, FCLayer, Layer, OtherLayer,
+    PoolLayer, Size, check_layer, check_text, format_layer, layer_fields, parse_layer,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 __all__ = [
-    "Architecture", "LAYER_TYPES", "MULTI_INPUT_OPS", "POOL_TYPES", "ArchitectureError", "ConvLayer", "FCLayer",
+    "Architecture", "LAYER_TYPES", "MAX_SIZE", "MULTI_INPUT_OPS", "POOL_TYPES", "ArchitectureError", "ConvLayer", "FCLayer",
     "Layer", "OtherLayer", "PoolLayer", "Size", "check_layer", "format_layer", "layer_fields", "parse_layer",
 ]
 
@@ -37,12 +41,19 @@ class Architecture:
     name: str | None = None
 
     def __post_init__(self) -> None:
-        """Freeze ``layers`` as a tuple; every item must be a layer and ids must be unique."""
+        """Freeze ``layers`` as a tuple; every item must be a valid layer (:func:`check_layer`), ids unique, and
+        ``name`` None or one line of text (an empty name is None). Continuity is :meth:`check`'s."""
+        if isinstance(self.layers, (str, bytes)) or not isinstance(self.layers, Iterable):
+            raise ArchitectureError(f"expected a sequence of layers, got {type(self.layers).__name__}",
+                                    field="layers")
         object.__setattr__(self, "layers", tuple(self.layers))
+        if self.name == "":
+            object.__setattr__(self, "name", None)
+        if self.name is not None:
+            check_text(self.name, "name")
         seen: set[int] = set()
         for layer in self.layers:
-            if not isinstance(layer, LAYER_TYPES):
-                raise ArchitectureError(f"not a layer: {type(layer).__name__}")
+            check_layer(layer)
             if layer.id in seen:
                 raise ArchitectureError("duplicate layer id", field="id", layer_id=layer.id)
             seen.add(layer.id)
@@ -88,6 +99,15 @@ class Architecture:
             new.append(replace(layer, **kw))
         return replace(self, layers=tuple(new))
 
+    def check(self) -> "Architecture":
+        """Raise ArchitectureError (naming the layer and field) unless every layer's input exists: see
+        :func:`arch_gpt.shapes.continuity_problem` for the rules. Returns ``self``."""
+        problem = shapes.continuity_problem(self.layers)
+        if problem is not None:
+            pos, fld, message = problem
+            raise ArchitectureError(message, field=fld, layer_id=self.layers[pos].id)
+        return self
+
     # --- text ---------------------------------------------------------------------------
     def to_text(self) -> str:
         """One layer per line; a ``# name: ...`` comment first when the architecture has a name."""
@@ -96,7 +116,8 @@ class Architecture:
 
     @classmethod
     def from_text(cls, text: str, source: str | None = None) -> "Architecture":
-        """Parse the text form. Blank lines and ``#`` comments are skipped."""
+        """Parse and :meth:`check` the text form. Blank lines and ``#`` comments are skipped."""
+        _require_str(text, "from_text", source)
         layers, name = [], None
         seen: dict[int, int] = {}
         for lineno, line in enumerate(text.splitlines(), start=1):
@@ -119,7 +140,11 @@ class Architecture:
             layers.append(layer)
         if not layers:
             raise ArchitectureError("no layers found: this is not an architecture", source=source)
-        return cls(tuple(layers), name=name)
+        arch = cls(tuple(layers), name=name)
+        try:
+            return arch.check()
+        except ArchitectureError as err:
+            raise err.located(line=seen[err.layer_id], source=source) from None
 
     # --- json ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -132,9 +157,12 @@ class Architecture:
 
     @classmethod
     def from_dict(cls, data: Any, source: str | None = None) -> "Architecture":
-        """Parse the JSON form (as loaded); errors name ``source`` and the index into ``layers``."""
+        """Parse and :meth:`check` the JSON form (as loaded); errors name ``source`` and the index into ``layers``."""
         if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
             raise ArchitectureError("expected a JSON object with a 'layers' list", field="layers", source=source)
+        if data.get("name") is not None and not isinstance(data["name"], str):
+            raise ArchitectureError(f"expected text or null, got {type(data['name']).__name__}", field="name",
+                                    source=source)
         layers = []
         for i, text in enumerate(data["layers"], start=1):
             if not isinstance(text, str):
@@ -144,13 +172,19 @@ class Architecture:
             except ArchitectureError as err:
                 raise err.located(line=i, source=f"{source or '<json>'} layers[{i - 1}]") from None
         try:
-            return cls(tuple(layers), name=data.get("name"))
+            arch = cls(tuple(layers), name=data.get("name"))
         except ArchitectureError as err:
             raise err.located(source=source) from None
+        try:
+            return arch.check()
+        except ArchitectureError as err:
+            i = next(i for i, layer in enumerate(layers) if layer.id == err.layer_id)
+            raise err.located(line=i + 1, source=f"{source or '<json>'} layers[{i}]") from None
 
     @classmethod
     def from_json(cls, text: str, source: str | None = None) -> "Architecture":
         """Parse JSON text (see :meth:`from_dict`); invalid JSON is an ArchitectureError naming the line."""
+        _require_str(text, "from_json", source)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
@@ -161,11 +195,17 @@ class Architecture:
     @classmethod
     def from_module(cls, module: "nn.Module", input_size: Sequence[int] = (3, 32, 32),
                     name: str | None = None) -> "Architecture":
-        """Trace ``module`` on a zero input of shape ``(1, *input_size)`` (C, H, W) into a block-labelled
+        """Trace ``module`` on a zero input of shape ``(1, *input_size)`` (C, H, W) into a block-labelled, checked
         Architecture with ids 1..n (see :func:`arch_gpt.torch_trace.trace_layers`)."""
         from arch_gpt.torch_trace import trace_layers  # lazy only because torch is heavy: `import arch_gpt` stays light
 
-        return cls(tuple(trace_layers(module, input_size)), name=name)
+        arch = cls(tuple(trace_layers(module, input_size)), name=name)
+        try:
+            return arch.check()
+        except ArchitectureError as err:  # an op the tracer does not record (e.g. a permute) changed the layout
+            raise ArchitectureError(f"the layers traced from {type(module).__name__} do not connect, so this model "
+                                    f"cannot be written in the language ({err.reason})", field=err.field,
+                                    layer_id=err.layer_id) from None
 
     def to_module(self) -> "nn.Module":
         """A runnable ``nn.Module`` executing these layers in order
@@ -176,20 +216,48 @@ class Architecture:
 
     # --- files --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
-        """Write atomically; ``.json`` files get JSON, anything else the text form."""
+        """:meth:`check`, then write atomically (missing parent folders are made); ``.json`` files get JSON,
+        anything else the text form. A path that cannot be written is an ArchitectureError naming it."""
         path = Path(path)
-        text = self.to_json() if path.suffix == ".json" else self.to_text()
-        atomic_write_text(path, text)
+        if path.is_dir():
+            raise ArchitectureError("is a directory; give a file name to write the architecture to",
+                                    source=str(path))
+        text = self.check().to_json() if path.suffix == ".json" else self.check().to_text()
+        try:
+            atomic_write_text(path, text)
+        except OSError as err:
+            raise ArchitectureError(f"cannot write the architecture here ({err.strerror or err})",
+                                    source=str(path)) from None
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Architecture":
-        """Read a file written by :meth:`save` (JSON when it starts with ``{``, else the text form)."""
+        """Read and :meth:`check` a file written by :meth:`save` (JSON when it starts with ``{``, else the text form).
+        A missing, unreadable or binary file is an ArchitectureError naming it."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise ArchitectureError(f"expected a file path, got {type(path).__name__}", field="path")
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise ArchitectureError("not a text file: this is not an architecture", source=str(path)) from None
+        except FileNotFoundError:
+            raise ArchitectureError("file not found", source=str(path)) from None
+        except IsADirectoryError:
+            raise ArchitectureError("is a directory, not an architecture file", source=str(path)) from None
+        except OSError as err:
+            raise ArchitectureError(f"cannot read the file ({err.strerror or err})", source=str(path)) from None
+        if "\x00" in text:
+            raise ArchitectureError("not a text file (it holds NUL bytes): this is not an architecture",
+                                    source=str(path))
         if text.lstrip().startswith("{"):
             return cls.from_json(text, source=str(path))
         return cls.from_text(text, source=str(path))
+
+
+def _require_str(text: Any, method: str, source: str | None) -> None:
+    """An ArchitectureError unless ``text`` is a str (bytes must be decoded first; files go through ``load``)."""
+    if not isinstance(text, str):
+        hint = " (decode bytes first, or use Architecture.load for a file)" if isinstance(text, bytes) else ""
+        raise ArchitectureError(f"Architecture.{method} expects a str, got {type(text).__name__}{hint}",
+                                field="text", source=source)

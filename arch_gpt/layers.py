@@ -12,10 +12,17 @@ add, concat, flatten, ...) carries its parameter in ``value`` (``none`` when it 
 ids such as ``3-7`` for Add/Concat). Any layer may end with an optional ``block:<label>`` field,
 e.g. ``block:Bottleneck#3``, which names the block that holds it (label classes: :data:`BLOCK_CLASSES`).
 Every malformed input raises :class:`ArchitectureError`, a ``ValueError`` naming line, layer and field.
+
+Limits (:func:`check_layer`): every number of a layer (id, sizes, kernel, stride, padding, dilation, groups)
+is an integer of at most :data:`MAX_SIZE` (2**24); ``name``, ``value``, ``block`` and an architecture's name
+are non-empty text without ``;``, line breaks or leading/trailing spaces, so the text form reads back the
+same layers; Add/Concat/Mul sources (``value``) are layer ids joined by ``-`` (0 = the network input).
 Whole architectures (ordered layers, files) live in :mod:`arch_gpt.encoding`; this module needs no torch.
 """
 from __future__ import annotations
 
+import numbers
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Union
 
@@ -23,12 +30,14 @@ from arch_gpt import shapes
 from arch_gpt.errors import UserInputError
 
 __all__ = [
-    "BLOCK_CLASSES", "LAYER_BLOCKS", "LAYER_TYPES", "MODULE_BLOCKS", "MULTI_INPUT_OPS", "POOL_TYPES",
+    "BLOCK_CLASSES", "LAYER_BLOCKS", "LAYER_TYPES", "MAX_SIZE", "MODULE_BLOCKS", "MULTI_INPUT_OPS", "POOL_TYPES",
     "ArchitectureError", "ConvLayer", "FCLayer", "Layer", "OtherLayer", "PoolLayer", "Size",
-    "block_class", "check_layer", "format_layer", "layer_fields", "parse_layer",
+    "block_class", "check_layer", "check_text", "format_layer", "layer_fields", "parse_layer",
 ]
 
 Size = tuple[int, int, int]  # (H, W, C)
+MAX_SIZE = 2 ** 24  # the largest number a layer field may hold: sizes, features, kernel, stride, padding, ids, ...
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")  # where str.splitlines splits
 
 
 class ArchitectureError(UserInputError):
@@ -111,15 +120,21 @@ class OtherLayer:
     block: str | None = None
 
     def source_ids(self) -> tuple[int, ...]:
-        """Source layer ids of an Add/Concat/Mul (its ``value``), empty for other names."""
+        """Source layer ids of an Add/Concat/Mul (its ``value``; 0 = the network input), empty for other names.
+
+        A value that is not ids joined by ``-`` raises ArchitectureError (field ``value``)."""
         if self.name not in MULTI_INPUT_OPS or self.value == "none":
             return ()
-        return tuple(int(v) for v in self.value.split("-"))
+        parts = self.value.split("-") if isinstance(self.value, str) else [""]
+        if not all(p.isascii() and p.isdigit() and len(p) <= 9 for p in parts):
+            raise ArchitectureError(f"{self.name} sources must be layer ids joined by '-' (0 = the network input), "
+                                    f"got {self.value!r}", field="value", layer_id=self.id)
+        return tuple(int(p) for p in parts)
 
 
 Layer = Union[ConvLayer, PoolLayer, FCLayer, OtherLayer]
 LAYER_TYPES: tuple[type, ...] = (ConvLayer, PoolLayer, FCLayer, OtherLayer)
-MULTI_INPUT_OPS = frozenset({"Add", "Concat", "Mul"})
+MULTI_INPUT_OPS = shapes.MULTI_INPUT_OPS  # {"Add", "Concat", "Mul"}
 POOL_TYPES = ("Max", "Avg")
 
 # Field order of the text form, per kind (Table 1). ``block`` is optional and always last.
@@ -129,6 +144,7 @@ _KEYS: dict[type, tuple[str, ...]] = {
     FCLayer: ("id", "in_size", "out_size"),
     OtherLayer: ("id", "name", "in_size", "out_size", "value"),
 }
+_INTEGER = re.compile(r"-?[0-9]{1,30}")
 _ARITY = {"in_size": 3, "out_size": 3, "kernel": 2, "stride": 2, "padding": 4}
 
 
@@ -144,7 +160,10 @@ def _fmt_value(value: Any) -> str:
 
 
 def format_layer(layer: Layer) -> str:
-    """The canonical text of one layer (paper format, plus ``;block:...`` when labelled)."""
+    """The canonical text of one layer (paper format, plus ``;block:...`` when labelled).
+
+    The layer is checked first (:func:`check_layer`), so the text always parses back to the same layer."""
+    check_layer(layer)
     keys = _KEYS[type(layer)]
     text = ";".join(f"{k}:{_fmt_value(getattr(layer, k))}" for k in keys)
     return text + (f";block:{layer.block}" if layer.block else "")
@@ -165,14 +184,16 @@ def _kind_of(keys: set[str]) -> type:
 
 def _parse_int(text: str, key: str, layer_id: int | None, *, positive: bool) -> int:
     """An integer field (positive, or at least non-negative), else an ArchitectureError naming the field."""
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise ArchitectureError(f"expected an integer, got {text!r}", field=key, layer_id=layer_id) from None
+    digits = text.strip()
+    if not _INTEGER.fullmatch(digits):
+        raise ArchitectureError(f"expected an integer, got {text!r}", field=key, layer_id=layer_id)
+    value = int(digits)
     if positive and value <= 0:
         raise ArchitectureError(f"must be positive, got {value}", field=key, layer_id=layer_id)
     if value < 0:
         raise ArchitectureError(f"must not be negative, got {value}", field=key, layer_id=layer_id)
+    if value > MAX_SIZE:
+        raise ArchitectureError(f"must be at most {MAX_SIZE} (2**24), got {value}", field=key, layer_id=layer_id)
     return value
 
 
@@ -192,13 +213,17 @@ def _parse_field(kind: type, key: str, text: str, layer_id: int | None) -> Any:
         return text == "Yes"
     if key == "type" and text not in POOL_TYPES:
         raise ArchitectureError(f"expected one of {', '.join(POOL_TYPES)}, got {text!r}", field=key, layer_id=layer_id)
-    if key in ("name", "block") and not text:
-        raise ArchitectureError("must not be empty", field=key, layer_id=layer_id)
+    if key in ("name", "value", "block"):
+        check_text(text, key, layer_id)
     return text
 
 
 def parse_layer(text: str) -> Layer:
-    """Parse one layer line (spaces after ``;`` are tolerated) and check its shapes."""
+    """Parse one layer line (spaces after ``;`` are tolerated) and check it (:func:`check_layer`)."""
+    if not isinstance(text, str):
+        raise ArchitectureError(f"expected the text of one layer (a str), got {type(text).__name__}")
+    if _LINE_BREAKS.intersection(text.strip()):
+        raise ArchitectureError("one layer is one line: the text contains a line break")
     pairs: list[tuple[str, str]] = []
     for chunk in text.strip().split(";"):
         chunk = chunk.strip()
@@ -227,13 +252,74 @@ def parse_layer(text: str) -> Layer:
         if key not in raw:
             raise ArchitectureError(f"missing key for a {kind.kind} layer", field=key, layer_id=layer_id)
     values = {k: _parse_field(kind, k, raw[k], layer_id) for k in keys}
-    layer = kind(**values, block=raw.get("block"))
+    block = _parse_field(kind, "block", raw["block"], layer_id) if "block" in raw else None
+    layer = kind(**values, block=block)
     check_layer(layer)
     return layer
 
 
+def check_text(value: Any, key: str, layer_id: int | None = None) -> None:
+    """Raise ArchitectureError unless ``value`` is text the layer format can hold: a non-empty str without
+    ``;`` or line breaks and without leading/trailing whitespace (so a save and load gives it back)."""
+    problem = None
+    if not isinstance(value, str):
+        problem = f"expected text, got {type(value).__name__} {value!r}"
+    elif not value:
+        problem = "must not be empty" + (" (write 'none')" if key == "value" else "")
+    elif _LINE_BREAKS.intersection(value):
+        problem = f"must not contain a line break, got {value!r}"
+    elif ";" in value:
+        problem = f"must not contain ';' (it separates the fields of a layer), got {value!r}"
+    elif value != value.strip():
+        problem = f"must not start or end with whitespace, got {value!r}"
+    if problem:
+        raise ArchitectureError(problem, field=key, layer_id=layer_id)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _number_problem(value: Any, minimum: int) -> str | None:
+    if not _is_int(value):
+        return f"expected an integer, got {type(value).__name__} {value!r}"
+    if not minimum <= value <= MAX_SIZE:
+        return f"must be between {minimum} and {MAX_SIZE} (2**24), got {value}"
+    return None
+
+
+def _field_problem(layer: Layer, key: str, value: Any) -> str | None:
+    """Why one field of ``layer`` has the wrong type or range (None when it is fine); text fields aside."""
+    if key == "type":
+        return None if value in POOL_TYPES else f"expected one of {', '.join(POOL_TYPES)}, got {value!r}"
+    if key == "bias_used":
+        return None if isinstance(value, bool) else f"expected True or False, got {value!r}"
+    minimum = 0 if key == "padding" else 1
+    if key in ("id", "dilation", "groups") or (layer.kind == "fc" and key in ("in_size", "out_size")):
+        return _number_problem(value, minimum)
+    arity = _ARITY[key]
+    if not isinstance(value, tuple) or len(value) != arity:
+        return f"expected a tuple of {arity} integers, got {value!r}"
+    return next((p for p in (_number_problem(v, minimum) for v in value) if p), None)
+
+
 def check_layer(layer: Layer) -> None:
-    """Raise ArchitectureError if the layer's out_size disagrees with its own parameters."""
+    """Raise ArchitectureError (naming the field) unless ``layer`` is one of the four layer kinds whose fields have
+    their types, lie within 1..:data:`MAX_SIZE` (padding from 0), hold text the format can carry
+    (:func:`check_text`), name Add/Concat/Mul sources as ids, and whose out_size agrees with its own parameters."""
+    if not isinstance(layer, LAYER_TYPES):
+        raise ArchitectureError(f"not a layer: {type(layer).__name__}")
+    layer_id = layer.id if _is_int(layer.id) else None
+    for f in fields(layer):
+        value = getattr(layer, f.name)
+        if f.name in ("name", "value") or (f.name == "block" and value is not None):
+            check_text(value, f.name, layer_id)
+        elif f.name != "block":
+            problem = _field_problem(layer, f.name, value)
+            if problem is not None:
+                raise ArchitectureError(problem, field=f.name, layer_id=layer_id)
+    if isinstance(layer, OtherLayer):
+        layer.source_ids()
     problem = shapes.layer_inconsistency(layer)
     if problem is not None:
         fld, message = problem

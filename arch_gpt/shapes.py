@@ -1,13 +1,16 @@
-"""Shape inference for the four layer kinds, following PyTorch's output-size formulas.
+"""Shape inference for the four layer kinds, following PyTorch's output-size formulas, and the continuity of a
+whole architecture (:func:`continuity_problem`: every layer's input exists).
 
 Sizes are ``(H, W, C)``; padding is ``(left, right, top, bottom)`` as in ``torch.nn.functional.pad``.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from arch_gpt.layers import Layer
+
+MULTI_INPUT_OPS = frozenset({"Add", "Concat", "Mul"})  # ``other`` layers whose value names their source ids
 
 # ``other`` layers whose output has the input's size.
 SHAPE_PRESERVING = frozenset({
@@ -68,4 +71,74 @@ def layer_inconsistency(layer: "Layer") -> tuple[str, str] | None:
         return "out_size", f"{layer.name} keeps its input size {h}-{w}-{c}, got {oh}-{ow}-{oc}"
     if layer.name == "Flatten" and layer.out_size != (1, 1, h * w * c):
         return "out_size", f"Flatten of {h}-{w}-{c} gives 1-1-{h * w * c}, got {oh}-{ow}-{oc}"
+    return None
+
+
+# ----------------------------------------------------------------------------- continuity
+
+def _flat(size) -> tuple[int, int, int]:
+    """Sizes as (H, W, C); an FC feature count n is (1, 1, n)."""
+    return (1, 1, size) if isinstance(size, int) else tuple(size)
+
+
+def _fmt(size) -> str:
+    return "-".join(map(str, _flat(size)))
+
+
+def _sources_problem(layer: "Layer", out_of: dict[int, tuple], position: dict[int, int], index: int) -> str | None:
+    """Why an Add/Concat/Mul's sources do not exist before it or do not fit its out_size (None when they do)."""
+    ids = layer.source_ids()
+    if not ids:
+        return f"{layer.name} needs its source layer ids in value, joined by '-' (0 = the network input)"
+    for sid in ids:
+        if sid == layer.id:
+            return f"source {sid} is this layer itself"
+        if sid not in out_of:
+            if sid in position:
+                return f"source {sid} is a later layer (position {position[sid] + 1}, this is {index + 1})"
+            return f"source {sid} is not a layer id of this architecture (0 is the network input)"
+    sizes = [out_of[sid] for sid in ids]
+    oh, ow, oc = _flat(layer.out_size)
+    if layer.name == "Concat":
+        if any(s[:2] != (oh, ow) for s in sizes) or sum(s[2] for s in sizes) != oc:
+            return (f"Concat of sources sized {', '.join(map(_fmt, sizes))} gives {oh}-{ow}-"
+                    f"{sum(s[2] for s in sizes)} (the same H-W, channels added), but out_size is {oh}-{ow}-{oc}")
+        return None
+    fits = all(s[d] in (1, (oh, ow, oc)[d]) for s in sizes for d in range(3))
+    if not fits or tuple(max(s[d] for s in sizes) for d in range(3)) != (oh, ow, oc):
+        return (f"{layer.name} of sources sized {', '.join(map(_fmt, sizes))} does not give out_size {oh}-{ow}-{oc} "
+                "(each size must equal it or broadcast from 1)")
+    return None
+
+
+def continuity_problem(layers: Sequence["Layer"]) -> tuple[int, str, str] | None:
+    """``(position, field, message)`` of the first layer whose input does not exist, or None.
+
+    The network input is the first layer's in_size. A layer reads the previous layer's output when its in_size is
+    that output (an FC also when it has that output's H*W*C features: an implicit flatten); otherwise it is a
+    branch and reads the most recent earlier output, or the network input, of exactly its in_size — the rule of
+    the builder and of the tokens' ``@-k`` references — so an in_size that no earlier output has is refused.
+    Add/Concat/Mul must name sources (``value``: ids joined by ``-``, 0 = the network input) that are earlier
+    layers; Concat's out_size has their H-W and the sum of their channels, Add/Mul's is their broadcast size.
+    Which branch a layer reads when several earlier outputs share its in_size cannot be told from the text.
+    """
+    if not layers:
+        return None
+    net_in = _flat(layers[0].in_size)
+    position = {layer.id: i for i, layer in enumerate(layers)}
+    out_of: dict[int, tuple] = {0: net_in}  # id -> output size; 0 is the network input
+    seen, prev = {net_in}, net_in
+    for i, layer in enumerate(layers):
+        want = _flat(layer.in_size)
+        implicit_flatten = layer.kind == "fc" and prev[0] * prev[1] * prev[2] == layer.in_size
+        if want != prev and not implicit_flatten and want not in seen:
+            return i, "in_size", (f"in_size {_fmt(want)} is not what feeds this layer: the layer before gives "
+                                  f"{_fmt(prev)}, and no earlier layer (nor the network input) gives {_fmt(want)}")
+        if layer.kind == "other" and layer.name in MULTI_INPUT_OPS:
+            problem = _sources_problem(layer, out_of, position, i)
+            if problem is not None:
+                return i, "value", problem
+        prev = _flat(layer.out_size)
+        out_of[layer.id] = prev
+        seen.add(prev)
     return None
