@@ -66,7 +66,7 @@ def test_export_falls_back_to_result_json(tmp_path):
 
 @pytest.mark.parametrize("content, match", [
     (None, "neither"),
-    ("{", "not JSON"),
+    ("{", "not valid JSON"),
     ('{"space": "blocks"}', "'key'"),
     ('{"space": "blocks", "key": "Conv-8-s1-x3", "input_size": [16, 16]}', "input_size"),
     ('{"space": "blocks", "key": "Conv-8-s1-x3", "num_classes": 0}', "num_classes"),
@@ -111,7 +111,7 @@ def test_retrain_resume_equals_uninterrupted(tmp_path):
 
 def test_retrain_rejects_bad_schedule(tmp_path):
     run, *_ = make_run(tmp_path, weights=False)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="epochs"):
         retrain(run, "digits", RetrainConfig(epochs=0, step_size=1), out_dir=tmp_path / "x", progress=False)
 
 

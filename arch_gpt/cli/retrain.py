@@ -3,7 +3,8 @@
 Schedules (SGD, momentum 0.9, step decay /10): CIFAR-10/100 350 epochs with decay every 100; ImageNet
 120 epochs with decay every 30; digits 30 epochs with decay every 10 (the offline default). Every epoch
 writes a checkpoint, so ``--resume`` continues a killed run with the same result. The output folder
-(default RUN_DIR/retrain) gets model.safetensors and metrics.json.
+(default RUN_DIR/retrain) gets model.safetensors and metrics.json; a folder that already holds a retrain is
+refused unless ``--resume`` (continue it) or ``--overwrite`` (start over).
 """
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ def run(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"epochs": args.epochs, "step_size": args.step_size, "lr": args.lr,
                                    "batch_size": args.batch_size, "seed": args.seed, "workers": args.workers}.items()
                  if v is not None}
-    metrics = retrain(args.run_dir, args.dataset, replace(base, **overrides), args.out, args.data_dir,
-                      args.download, args.subset, args.input_size, args.resume, args.device)
+    metrics = retrain(args.run_dir, args.dataset, replace(base, **overrides), args.out_dir, args.data_dir,
+                      args.download, args.subset, args.input_size, args.resume, args.device,
+                      overwrite=args.overwrite)
     print(f"retrained {metrics['key']}: val_acc {metrics['val_acc']:.4f} test_acc {metrics['test_acc']:.4f} "
-          f"({metrics['params']} params) -> {args.out or Path(args.run_dir) / 'retrain'}")
+          f"({metrics['params']} params) -> {args.out_dir or Path(args.run_dir) / 'retrain'}")
     return 0
 
 
@@ -35,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--download", action="store_true", help="download CIFAR if missing")
     p.add_argument("--subset", type=float, default=None, help="fraction of ImageNet per class")
-    p.add_argument("--input-size", type=int, default=None, help="image side (default: the search's)")
+    p.add_argument("--input-size", type=int, default=None, help="image side, 8 to 1024 (default: the search's)")
     p.add_argument("--epochs", type=int, default=None, help="default: 350 CIFAR, 120 ImageNet, 30 digits")
     p.add_argument("--step-size", type=int, default=None, help="lr ÷10 every N epochs (100 / 30 / 10)")
     p.add_argument("--lr", type=float, default=None)
@@ -43,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers")
     p.add_argument("--device", default=None, help="cuda / cpu (default: CUDA when present)")
-    p.add_argument("--out", default=None, help="output folder (default RUN_DIR/retrain)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    p.add_argument("--out", dest="out_dir", default=None, help="output folder (default RUN_DIR/retrain)")
+    p.add_argument("--resume", action="store_true", help="continue the retrain in the output folder")
+    p.add_argument("--overwrite", action="store_true", help="start over, replacing an earlier retrain there")
     p.set_defaults(func=run)
