@@ -286,9 +286,9 @@ def load_model():
     model = build_model()
     weights = HERE / "model.safetensors"
     if weights.exists():
-        from safetensors.torch import load_file
+        from arch_gpt.search.export import load_weights
 
-        model.load_state_dict(load_file(str(weights)))
+        load_weights(weights, model)  # a clear error naming the file if it is not this model's weights
     return model
 
 

@@ -140,3 +140,22 @@ def test_search_run_exports_with_trained_weights_and_retrains(tmp_path, capsys):
     retrained = load_file(str(tmp_path / "run" / "retrain" / "model.safetensors"))
     model = import_model_file(tmp_path / "exp2" / "model.py").load_model()
     assert all(torch.equal(model.state_dict()[k], v) for k, v in retrained.items())
+
+
+@pytest.mark.parametrize("name, key", [
+    ("nasbench201", "|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|skip_connect~1|none~2|"),
+    ("nasbench-macro", "01201201"),
+])
+def test_export_tabular_space_runs(tmp_path, name, key):
+    """best_genome.json of a table-space search (no genome JSON, no weights) exports a runnable module."""
+    from arch_gpt.search.spaces import create_space
+
+    space = create_space(name)
+    run = tmp_path / "run"
+    run.mkdir()
+    write_best_genome(run, space, key, fitness=91.6, input_size=(32, 32, 3))
+    out = export_run(run)
+    assert json.loads((out / "config.json").read_text())["fitness"] == 91.6
+    model = import_model_file(out / "model.py").build_model().eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
