@@ -5,8 +5,14 @@ Input: ``context_ids`` [B, window] (left-padded with the pad id, as the corpus w
 ``next_id`` [B]; the window + 1 token embeddings are concatenated and go through an MLP to
 ``len(label_names)`` logits. It is a ``PreTrainedModel`` so it saves as ``config.json`` +
 ``model.safetensors`` (inside ``block_classifier/`` of an ArchGPT checkpoint) and trains with ``Trainer``.
+:func:`load_block_classifier` checks that folder (config fields, vocabulary and window, the safetensors header)
+before loading any weight.
 """
 from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
 
 import torch
 from huggingface_hub.dataclasses import strict
@@ -14,7 +20,14 @@ from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from arch_gpt.errors import UserInputError
+from arch_gpt.hub import (
+    WEIGHTS_FILE, CheckpointFileError, check_finite, check_weight_shapes, read_config,
+)
+
 BLOCK_CLASSIFIER_SUBFOLDER = "block_classifier"
+_LIMITS = {"window": (1, 2 ** 16 - 1), "embed_dim": (1, 2 ** 16), "hidden_size": (1, 2 ** 16),
+           "num_hidden_layers": (0, 64)}
 
 
 @strict
@@ -40,7 +53,7 @@ class BlockClassifier(PreTrainedModel):
     def __init__(self, config: BlockClassifierConfig):
         super().__init__(config)
         if not config.label_names:
-            raise ValueError("BlockClassifierConfig.label_names must name at least one block class")
+            raise UserInputError("label_names: BlockClassifierConfig.label_names must name at least one block class")
         self.embed = nn.Embedding(config.vocab_size, config.embed_dim)
         layers: list[nn.Module] = []
         width = (config.window + 1) * config.embed_dim
@@ -65,3 +78,53 @@ class BlockClassifier(PreTrainedModel):
         logits = self.mlp(self.embed(tokens).flatten(1))
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def block_classifier_problem(values: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(field, message)`` for the first block-classifier setting (label_names, window, embed_dim, hidden_size,
+    num_hidden_layers, dropout, vocab_size; those present in ``values``) out of range, else None."""
+    if "label_names" in values:
+        names = values["label_names"]
+        if (isinstance(names, str) or not isinstance(names, (list, tuple)) or not names
+                or not all(isinstance(n, str) and n for n in names)):
+            return "label_names", f"must be a non-empty list of block class names, got {names!r}"
+        if len(set(names)) != len(names):
+            return "label_names", f"names a block class twice: {list(names)!r}"
+    for key, (low, high) in {**_LIMITS, "vocab_size": (1, 2 ** 24)}.items():
+        value = values.get(key, low)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return key, f"must be an integer from {low} to {high}, got {value!r}"
+    dropout = values.get("dropout", 0.0)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        return "dropout", f"must be a number in [0, 1), got {dropout!r}"
+    return None
+
+
+def load_block_classifier(folder: str | os.PathLike, vocab_size: int, window: int) -> BlockClassifier:
+    """The block classifier saved in ``folder`` for a tokenizer of ``vocab_size`` tokens and a GPT of ``window``
+    positions, after checking ``config.json`` and the ``model.safetensors`` header (CheckpointFileError naming
+    the file and field otherwise); pickled weights are never read."""
+    folder = Path(folder)
+    path = folder / "config.json"
+    data = read_config(folder, BlockClassifierConfig.model_type)
+    problem = block_classifier_problem(data)
+    if problem is not None:
+        raise CheckpointFileError(f"{path}: field '{problem[0]}': {problem[1]}")
+    for key, want, what in (("vocab_size", vocab_size, "the tokenizer's"), ("window", window, "the GPT's")):
+        if data.get(key) != want:
+            raise CheckpointFileError(f"{path}: field '{key}': {data.get(key)!r}, but {what} is {want}")
+    try:
+        config = BlockClassifierConfig.from_pretrained(str(folder))
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in BlockClassifier(config).state_dict().items()}
+    except (OSError, ValueError, TypeError) as err:
+        raise CheckpointFileError(f"{path}: not a usable block classifier config "
+                                  f"({str(err).strip().splitlines()[0]})") from None
+    weights = folder / WEIGHTS_FILE
+    check_weight_shapes(weights, expected)
+    try:
+        model = BlockClassifier.from_pretrained(str(folder), config=config, use_safetensors=True)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise CheckpointFileError(f"{weights}: cannot be loaded ({str(err).strip().splitlines()[0]})") from None
+    check_finite(dict(model.named_parameters()), weights)
+    return model

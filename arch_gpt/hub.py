@@ -1,5 +1,10 @@
-"""Where checkpoints come from and go to: bundled names → package folders, Hub/local resolution,
-the training record kept in each checkpoint, model-card rendering and pushing a folder to the Hub.
+"""Where checkpoints come from and go to: bundled names → package folders, Hub/local resolution, checks of a
+checkpoint's files (config fields, safetensors weights), the training record kept in each checkpoint, model-card
+rendering and pushing a folder to the Hub.
+
+Weights are only ever read from ``model.safetensors``: a pickled ``pytorch_model.bin`` (or ``.pt``/``.pth``/``.pkl``)
+is never loaded, because unpickling a file can run code. A checkpoint file that is missing, corrupted, truncated
+or disagrees with its ``config.json`` is a :class:`CheckpointFileError` naming the file (and field or tensor).
 
 The card template is ``model_cards/arch_gpt.md`` at the repository root. ``pip install .`` installs it
 as data under ``<prefix>/share/arch-gpt/model_cards/`` (setup.cfg ``data_files``); :func:`template_path`
@@ -13,11 +18,11 @@ import site
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 from huggingface_hub import HfApi, ModelCard, ModelCardData, snapshot_download
 
-from arch_gpt.io import atomic_write_text
+from arch_gpt.io import atomic_write_text, read_json
 from arch_gpt.errors import UserInputError
 
 BUNDLED_MODELS: tuple[str, ...] = ("arch-gpt-nasbench101",)
@@ -27,8 +32,17 @@ TEMPLATE_NAME = "arch_gpt.md"
 _INSTALLED_CARD_DIR = Path("share") / "arch-gpt" / "model_cards"
 
 
+WEIGHTS_FILE = "model.safetensors"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
 class CheckpointNotFoundError(UserInputError):
     """A model name or path that is neither a bundled name, a local checkpoint folder nor a Hub id."""
+
+
+class CheckpointFileError(UserInputError):
+    """A checkpoint file that is missing, not what it claims (corrupted, truncated, pickled) or that disagrees
+    with its config or tokenizer; the message names the file and the field or tensor."""
 
 
 def pretrained_path(name: str) -> Path:
@@ -60,6 +74,90 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, *, revision: str | None 
     return Path(snapshot_download(text, revision=revision, token=token, cache_dir=cache_dir))
 
 
+# ----------------------------------------------------------------------------- checkpoint files
+
+def read_config(folder: str | os.PathLike, model_type: str) -> dict[str, Any]:
+    """``folder/config.json`` as a dict whose ``model_type`` is ``model_type`` (else CheckpointFileError)."""
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise CheckpointFileError(f"{path}: file not found (not a checkpoint folder)")
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise CheckpointFileError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    if data.get("model_type") != model_type:
+        raise CheckpointFileError(f"{path}: field 'model_type': expected {model_type!r}, got {data.get('model_type')!r}")
+    return data
+
+
+def config_int(config: Mapping[str, Any], path: str | os.PathLike, key: str, minimum: int = 1,
+               maximum: int = 2 ** 24, default: int | None = None) -> int:
+    """An integer field of a loaded config in ``minimum..maximum`` (``default`` when absent), else
+    CheckpointFileError naming ``path`` and the field."""
+    value = config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise CheckpointFileError(f"{path}: field '{key}': must be an integer from {minimum} to {maximum}, "
+                                  f"got {value!r}")
+    return value
+
+
+def config_rate(config: Mapping[str, Any], path: str | os.PathLike, key: str, default: float = 0.0) -> float:
+    """A probability field (dropout) of a loaded config in [0, 1), else CheckpointFileError naming the field."""
+    value = config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise CheckpointFileError(f"{path}: field '{key}': must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def safetensors_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
+    """Tensor name → shape of a safetensors file, read from its header (which also proves the file is whole).
+
+    A missing file (with a hint when only pickled weights lie beside it), an empty, truncated or foreign file is
+    a CheckpointFileError naming it; pickles are never opened."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        pickled = sorted(p.name for p in path.parent.glob("*") if p.suffix in PICKLE_SUFFIXES)
+        hint = (f"; {', '.join(pickled)} holds pickled weights, which are never loaded (unpickling can run code): "
+                "save the model with safetensors" if pickled else "")
+        raise CheckpointFileError(f"{path}: file not found{hint}")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return {name: tuple(fh.get_slice(name).get_shape()) for name in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointFileError(f"{path}: not a valid safetensors file (empty, truncated or another format: "
+                                  f"{first})") from None
+
+
+def check_weight_shapes(path: str | os.PathLike, expected: Mapping[str, tuple[int, ...]],
+                        may_be_absent: Collection[str] = ()) -> None:
+    """CheckpointFileError unless the safetensors file at ``path`` holds exactly the tensors of ``expected``
+    (name → shape from the config), apart from ``may_be_absent`` (tied weights)."""
+    found = safetensors_shapes(path)
+    for name, shape in expected.items():
+        if name not in found and name not in may_be_absent:
+            raise CheckpointFileError(f"{path}: tensor '{name}' is missing: these weights are not those of the "
+                                      "model config.json describes")
+        if name in found and tuple(found[name]) != tuple(shape):
+            raise CheckpointFileError(f"{path}: tensor '{name}' has shape {list(found[name])}, but config.json "
+                                      f"gives {list(shape)} (vocab_size, n_embd, ... disagree with the weights)")
+    extra = sorted(set(found) - set(expected))
+    if extra:
+        raise CheckpointFileError(f"{path}: unexpected tensor '{extra[0]}' ({len(extra)} in all): these weights "
+                                  "belong to another model")
+
+
+def check_finite(named_tensors: Mapping[str, Any] | Any, path: str | os.PathLike) -> None:
+    """CheckpointFileError naming ``path`` and the tensor when a loaded weight is NaN or infinite."""
+    import torch
+
+    items = named_tensors.items() if isinstance(named_tensors, Mapping) else named_tensors
+    for name, tensor in items:
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointFileError(f"{path}: tensor '{name}' holds NaN or infinite values")
+
+
 # ----------------------------------------------------------------------------- training record
 
 @dataclass
@@ -78,10 +176,13 @@ def load_training_record(folder: str | os.PathLike) -> list[StageRecord]:
     path = Path(folder) / TRAINING_RECORD_FILE
     if not path.is_file():
         return []
+    data = read_json(path)
+    stages = data.get("stages") if isinstance(data, dict) else None
+    if not isinstance(stages, list) or not all(isinstance(entry, dict) for entry in stages):
+        raise UserInputError(f"{path}: key 'stages': expected a list of stage objects")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return [StageRecord(**entry) for entry in data["stages"]]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        return [StageRecord(**entry) for entry in stages]
+    except TypeError as err:
         raise UserInputError(f"{path}: key 'stages': not a valid training record ({err})") from None
 
 

@@ -8,25 +8,33 @@ previous layers, left-padded with ``[PAD]`` (attention mask 0) to exactly ``wind
 0..window-1 hold the context and the target sits at position ``window``.
 
 Tiny model for tests: ``ArchGPT.create(tokenizer, **TINY)`` (or :func:`tiny_config`).
+
+Sizes (:func:`gpt_config` arguments and a checkpoint's ``config.json`` alike): ``n_embd`` 1 to 65536 and a multiple
+of ``n_head``, ``n_layer`` and ``n_head`` 1 to 1024, ``window`` 1 to 65535 (``n_positions`` at least window + 1),
+dropouts in [0, 1). :meth:`ArchGPT.from_pretrained` checks config, tokenizer and the safetensors header against each
+other before loading any weight (see :mod:`arch_gpt.hub`).
 """
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from arch_gpt.io import atomic_write_text
-from arch_gpt.block_classifier import BLOCK_CLASSIFIER_SUBFOLDER, BlockClassifier, BlockClassifierConfig
+from arch_gpt.block_classifier import (
+    BLOCK_CLASSIFIER_SUBFOLDER, BlockClassifier, BlockClassifierConfig, block_classifier_problem, load_block_classifier,
+)
 from arch_gpt.encoding import Architecture, ArchitectureError, Layer
 from arch_gpt.errors import UserInputError
 from arch_gpt.hub import (
-    CardInfo, StageRecord, load_training_record, push_folder, render_model_card, resolve_checkpoint,
-    save_training_record,
+    WEIGHTS_FILE, CardInfo, CheckpointFileError, StageRecord, check_finite, check_weight_shapes, load_training_record,
+    push_folder, read_config, render_model_card, resolve_checkpoint, save_training_record,
 )
 from arch_gpt.tokenizer import SPECIAL_TOKENS, LayerTokenizer, layer_tokens
 
@@ -35,13 +43,44 @@ TOKEN_FORMAT = "arch-gpt layer tokens v1 (arch_gpt.tokenizer.layer_tokens)"
 TINY = {"n_embd": 16, "n_layer": 2, "n_head": 2}  # test-sized model
 
 
+_GPT_LIMITS = {"vocab_size": 2 ** 24, "n_positions": 2 ** 16, "n_embd": 2 ** 16, "n_layer": 1024, "n_head": 1024,
+               "window": 2 ** 16 - 1}
+_GPT_RATES = ("dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop")
+
+
 class ModelInputError(UserInputError):
     """Bad arguments to the prediction API (lengths that do not match, invalid top_k/temperature, ...)."""
 
 
+def gpt_size_problem(values: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(field, message)`` for the first GPT size (n_embd, n_layer, n_head, window, n_positions, vocab_size,
+    dropouts; those present in ``values``) that is out of range or inconsistent, else None."""
+    for key, top in _GPT_LIMITS.items():
+        value = values.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+            return key, f"must be an integer from 1 to {top}, got {value!r}"
+    for key in _GPT_RATES:
+        value = values.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            return key, f"must be a number in [0, 1), got {value!r}"
+    if "n_embd" in values and "n_head" in values and values["n_embd"] % values["n_head"]:
+        return "n_embd", f"must be a multiple of n_head ({values['n_head']}), got {values['n_embd']}"
+    if "n_positions" in values and values["n_positions"] < values.get("window", WINDOW) + 1:
+        return "n_positions", (f"must be at least window + 1 = {values.get('window', WINDOW) + 1}, "
+                               f"got {values['n_positions']}")
+    return None
+
+
 def gpt_config(tokenizer: LayerTokenizer, *, n_embd: int = 128, n_layer: int = 4, n_head: int = 4,
                window: int = WINDOW, dropout: float = 0.1, corpus: str = "") -> GPT2Config:
-    """The stock GPT2 config of an ArchGPT: positions = window + 1, special ids from the tokenizer."""
+    """The stock GPT2 config of an ArchGPT: positions = window + 1, special ids from the tokenizer.
+    Sizes out of range (see the module docstring) are a ModelInputError naming the parameter."""
+    problem = gpt_size_problem({"n_embd": n_embd, "n_layer": n_layer, "n_head": n_head, "window": window,
+                                "dropout": dropout})
+    if problem is not None:
+        raise ModelInputError(f"{problem[0]}: {problem[1]}")
+    if not isinstance(tokenizer, LayerTokenizer):
+        raise ModelInputError(f"tokenizer: expected a LayerTokenizer, got {type(tokenizer).__name__}")
     return GPT2Config(
         vocab_size=tokenizer.vocab_size, n_positions=window + 1, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
         resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout, bos_token_id=tokenizer.bos_token_id,
@@ -90,13 +129,16 @@ class ArchGPT:
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, device: str | torch.device | None = None, *,
                         revision: str | None = None, token: str | bool | None = None) -> "ArchGPT":
-        """Load model, tokenizer and (if present) block classifier from a bundled name, a folder or a Hub id."""
+        """Load model, tokenizer and (if ``block_classifier/`` is there) block classifier from a bundled name, a
+        folder or a Hub id. Config, tokenizer and weights are checked against each other first: a missing,
+        corrupted, truncated or pickled weights file, or sizes that disagree, are a UserInputError naming the file."""
         folder = resolve_checkpoint(name_or_path, revision=revision, token=token)
-        model = GPT2LMHeadModel.from_pretrained(str(folder))
         tokenizer = LayerTokenizer.from_pretrained(folder)
+        model = load_gpt(folder, tokenizer)
         classifier = None
-        if (folder / BLOCK_CLASSIFIER_SUBFOLDER / "config.json").is_file():
-            classifier = BlockClassifier.from_pretrained(str(folder / BLOCK_CLASSIFIER_SUBFOLDER))
+        sub = folder / BLOCK_CLASSIFIER_SUBFOLDER
+        if sub.is_dir() and any(sub.iterdir()):
+            classifier = load_block_classifier(sub, tokenizer.vocab_size, int(model.config.window))
         return cls(model, tokenizer, classifier, load_training_record(folder), device=device)
 
     @property
@@ -291,17 +333,28 @@ class ArchGPT:
         return out
 
     def attach_block_classifier(self, classifier: BlockClassifier) -> None:
-        """Use ``classifier`` (its vocabulary must be this tokenizer's)."""
+        """Use ``classifier`` (its vocabulary must be this tokenizer's, its window this model's)."""
+        if not isinstance(classifier, BlockClassifier):
+            raise ModelInputError(f"classifier: expected a BlockClassifier, got {type(classifier).__name__}")
         if classifier.config.vocab_size != self.tokenizer.vocab_size:
             raise UserInputError(f"block_classifier/config.json: vocab_size: {classifier.config.vocab_size} != "
                                  f"tokenizer's {self.tokenizer.vocab_size}")
+        if classifier.config.window != self.window:
+            raise UserInputError(f"block_classifier/config.json: window: {classifier.config.window} != "
+                                 f"the model's {self.window}")
         self.block_classifier = classifier.to(self.device).eval()
 
 
 def new_block_classifier(tokenizer: LayerTokenizer, label_names: Sequence[str], *, window: int = WINDOW,
                          embed_dim: int = 32, hidden_size: int = 256, num_hidden_layers: int = 2,
                          dropout: float = 0.1, seed: int = 0) -> BlockClassifier:
-    """A freshly initialised block classifier for ``tokenizer``'s vocabulary, seeded by ``seed``."""
+    """A freshly initialised block classifier for ``tokenizer``'s vocabulary, seeded by ``seed``; sizes out of
+    range are a ModelInputError naming the parameter."""
+    problem = block_classifier_problem({"label_names": label_names, "window": window, "embed_dim": embed_dim,
+                                        "hidden_size": hidden_size, "num_hidden_layers": num_hidden_layers,
+                                        "dropout": dropout})
+    if problem is not None:
+        raise ModelInputError(f"{problem[0]}: {problem[1]}")
     config = BlockClassifierConfig(
         label_names=list(label_names), vocab_size=tokenizer.vocab_size, window=window, embed_dim=embed_dim,
         hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, dropout=dropout,
@@ -309,3 +362,32 @@ def new_block_classifier(tokenizer: LayerTokenizer, label_names: Sequence[str], 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return BlockClassifier(config)
+
+
+def load_gpt(folder: str | os.PathLike, tokenizer: LayerTokenizer) -> GPT2LMHeadModel:
+    """The GPT2 of a checkpoint folder, after checking ``config.json`` (sizes, ``vocab_size`` = the tokenizer's)
+    and the ``model.safetensors`` header against it; never reads pickled weights (CheckpointFileError otherwise)."""
+    folder = Path(folder)
+    path = folder / "config.json"
+    data = read_config(folder, "gpt2")
+    values = {k: data.get(k, WINDOW if k == "window" else 0.1) for k in (*_GPT_LIMITS, *_GPT_RATES[1:])}
+    problem = gpt_size_problem(values)
+    if problem is not None:
+        raise CheckpointFileError(f"{path}: field '{problem[0]}': {problem[1]}")
+    if values["vocab_size"] != tokenizer.vocab_size:
+        raise CheckpointFileError(f"{path}: field 'vocab_size': {values['vocab_size']}, but the tokenizer "
+                                  f"(tokenizer.json) has {tokenizer.vocab_size} tokens")
+    try:
+        config = GPT2Config.from_pretrained(str(folder))
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in GPT2LMHeadModel(config).state_dict().items()}
+    except (OSError, ValueError, TypeError) as err:
+        raise CheckpointFileError(f"{path}: not a usable GPT2 config ({str(err).strip().splitlines()[0]})") from None
+    weights = folder / WEIGHTS_FILE
+    check_weight_shapes(weights, expected, {"lm_head.weight"} if config.tie_word_embeddings else ())
+    try:
+        model = GPT2LMHeadModel.from_pretrained(str(folder), config=config, use_safetensors=True)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise CheckpointFileError(f"{weights}: cannot be loaded ({str(err).strip().splitlines()[0]})") from None
+    check_finite(dict(model.named_parameters()), weights)
+    return model

@@ -20,7 +20,7 @@ from transformers import PreTrainedTokenizerFast
 
 from arch_gpt.encoding import Architecture, ArchitectureError, Layer, Size
 from arch_gpt.errors import UserInputError
-from arch_gpt.io import atomic_write_bytes
+from arch_gpt.io import atomic_write_bytes, read_json
 from arch_gpt.tokenizer.layer_tokens import (
     NETWORK_INPUT_ID, TokenError, check_token, layer_tokens, token_to_layer, tokens_to_architecture,
 )
@@ -61,11 +61,11 @@ class LayerTokenizer:
     """Architectures <-> token ids. A thin wrapper around a stock ``PreTrainedTokenizerFast`` (at ``.hf``)."""
 
     def __init__(self, hf: PreTrainedTokenizerFast):
+        if not isinstance(hf, PreTrainedTokenizerFast):
+            raise TokenizerFileError(f"hf: expected a PreTrainedTokenizerFast, got {type(hf).__name__}")
         self.hf = hf
         self._vocab: dict[str, int] = hf.get_vocab()
-        missing = [t for t in SPECIAL_TOKENS if t not in self._vocab]
-        if missing:
-            raise TokenizerFileError(f"tokenizer vocabulary lacks the special tokens {', '.join(missing)}")
+        _check_vocab(self._vocab)
         self._tokens: list[str | None] = [None] * (max(self._vocab.values()) + 1)
         for token, i in self._vocab.items():
             self._tokens[i] = token
@@ -184,20 +184,60 @@ class LayerTokenizer:
 
         ``kwargs`` (e.g. ``subfolder``, ``revision``) go to ``PreTrainedTokenizerFast.from_pretrained``.
         """
+        if not isinstance(name_or_path, (str, os.PathLike)):
+            raise TokenizerFileError(f"expected a tokenizer folder or Hub id, got {type(name_or_path).__name__}")
         path = Path(name_or_path)
         if not path.is_dir() and (path.is_absolute() or path.exists() or str(name_or_path).startswith(".")):
             raise TokenizerFileError(f"{path}: not a tokenizer folder")
-        if path.is_dir() and not (path / kwargs.get("subfolder", "") / "tokenizer.json").is_file():
-            raise TokenizerFileError(f"{path / kwargs.get('subfolder', '') / 'tokenizer.json'}: file not found "
-                                     "(not a tokenizer folder)")
+        file = path / kwargs.get("subfolder", "") / "tokenizer.json"
+        if path.is_dir():
+            _check_tokenizer_files(file)
         try:
             hf = PreTrainedTokenizerFast.from_pretrained(str(name_or_path), **kwargs)
-        except (OSError, ValueError) as err:
-            raise TokenizerFileError(f"{name_or_path}: cannot load the tokenizer ({err})") from None
+        except Exception as err:  # the Rust library raises plain Exception for a file it cannot read
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise TokenizerFileError(f"{file if path.is_dir() else name_or_path}: cannot load the tokenizer "
+                                     f"({first})") from None
         try:
             return cls(hf)
         except TokenizerFileError as err:
-            raise TokenizerFileError(f"{name_or_path}: tokenizer.json: {err}") from None
+            raise TokenizerFileError(f"{file if path.is_dir() else name_or_path}: {err}") from None
+
+
+def _check_vocab(vocab: Mapping[str, int]) -> None:
+    """TokenizerFileError unless the vocabulary has the special tokens, ids 0..n-1 once each, and layer tokens."""
+    missing = [t for t in SPECIAL_TOKENS if t not in vocab]
+    if missing:
+        raise TokenizerFileError(f"tokenizer vocabulary lacks the special tokens {', '.join(missing)}")
+    if sorted(vocab.values()) != list(range(len(vocab))):
+        raise TokenizerFileError(f"token ids must be 0..{len(vocab) - 1}, each used once")
+    for token in vocab:
+        if token not in SPECIAL_TOKENS:
+            try:
+                check_token(token)
+            except TokenError as err:
+                raise TokenizerFileError(f"vocabulary entry {token!r} is not a layer token ({err.reason})") from None
+
+
+def _check_tokenizer_files(file: Path) -> None:
+    """TokenizerFileError naming the file unless ``tokenizer.json`` is a WordLevel vocabulary of layer tokens
+    (and ``tokenizer_config.json``, when present, is a JSON object)."""
+    if not file.is_file():
+        raise TokenizerFileError(f"{file}: file not found (not a tokenizer folder)")
+    data = read_json(file)
+    model = data.get("model") if isinstance(data, dict) else None
+    vocab = model.get("vocab") if isinstance(model, dict) else None
+    if not isinstance(model, dict) or model.get("type") != "WordLevel" or not isinstance(vocab, dict):
+        raise TokenizerFileError(f"{file}: key 'model': expected a WordLevel model with a 'vocab' object")
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in vocab.values()):
+        raise TokenizerFileError(f"{file}: key 'model.vocab': token ids must be integers")
+    try:
+        _check_vocab(vocab)
+    except TokenizerFileError as err:
+        raise TokenizerFileError(f"{file}: key 'model.vocab': {err}") from None
+    config = file.parent / "tokenizer_config.json"
+    if config.is_file() and not isinstance(read_json(config), dict):
+        raise TokenizerFileError(f"{config}: expected a JSON object")
 
 
 def build_vocab(architectures: Iterable[Architecture], min_frequency: int = 1) -> LayerTokenizer:
