@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from arch_gpt.errors import UserInputError
-from arch_gpt.io import atomic_write_text
+from arch_gpt.io import append_jsonl, atomic_write_text, read_jsonl
 from arch_gpt.search.protocols import SearchSpace
 from arch_gpt.search.records import Candidate, FitnessRecord, HistoryEntry, Individual, SearchState, Timings
 
@@ -171,3 +171,34 @@ def _field(data: dict, name: str, kind: type, path: Path):
     if not isinstance(value, kind) or isinstance(value, bool):
         raise CheckpointError(f"{path}: field {name!r}: expected {kind.__name__}, got {type(value).__name__}")
     return value
+
+
+class TrialJournal:
+    """``trials.jsonl``: every evaluation of the generation in progress, appended as it finishes, so a run
+    killed mid-generation resumes without redoing finished trials. Emptied after each checkpoint (which then
+    holds those records); with no run folder it only keeps nothing."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def append(self, generation: int, record: FitnessRecord) -> None:
+        if self.path is not None:
+            append_jsonl(self.path, [{"v": 1, "generation": generation, "record": record.to_json()}])
+
+    def finished(self, generation: int) -> dict[str, FitnessRecord]:
+        """The records already finished in ``generation`` (a line cut by the kill is dropped)."""
+        if self.path is None or not self.path.is_file():
+            return {}
+        out = {}
+        for number, line in read_jsonl(self.path, skip_partial_last=True):
+            where = f"{self.path}: line {number}"
+            if not isinstance(line, dict) or not isinstance(line.get("generation"), int):
+                raise CheckpointError(f"{where}: field 'generation': expected an integer")
+            if line["generation"] == generation:
+                record = FitnessRecord.from_json(line.get("record"), f"{where}: field 'record'")
+                out[record.key] = record
+        return out
+
+    def clear(self) -> None:
+        if self.path is not None:
+            atomic_write_text(self.path, "")

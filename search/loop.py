@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from arch_gpt.errors import UserInputError
 from arch_gpt.io import append_jsonl, write_json, write_jsonl
-from arch_gpt.search.checkpoint import load_checkpoint, save_checkpoint
+from arch_gpt.search.checkpoint import TrialJournal, load_checkpoint, save_checkpoint
+from arch_gpt.search.execution import Executor, SerialExecutor
 from arch_gpt.search.export import write_best_genome
 from arch_gpt.search.plotting import plot_convergence
 from arch_gpt.search.protocols import GenerationHook, KeepsRunFolder, KeepsWeights
@@ -29,18 +30,30 @@ from arch_gpt.search.records import Candidate, FitnessRecord, HistoryEntry, Indi
 if TYPE_CHECKING:  # pragma: no cover  (strategies.base imports this module to offer Strategy.run)
     from arch_gpt.search.strategies.base import Strategy
 
-RESULT, HISTORY, CHECKPOINT, BEST_ARCH, PLOT = "result.json", "history.jsonl", "checkpoint.json", "best.arch", \
-    "convergence.png"
+RESULT, HISTORY, CHECKPOINT, BEST_ARCH, PLOT, TRIALS = "result.json", "history.jsonl", "checkpoint.json", \
+    "best.arch", "convergence.png", "trials.jsonl"
 
 
 def run_search(strategy: "Strategy", output_dir: str | Path | None = None, resume: bool = False,
                progress: bool = True, on_generation: GenerationHook | None = None,
-               label: str | None = None) -> SearchResult:
+               label: str | None = None, executor: Executor | None = None) -> SearchResult:
     """Run ``strategy`` until its budget of evaluations is spent; see the module docstring.
 
     ``on_generation`` is called after every generation (the online fine-tune); ``label`` names the run in
-    ``result.json`` and the progress bar (default ``strategy.label``, e.g. ``ga+gpt``).
+    ``result.json`` and the progress bar (default ``strategy.label``, e.g. ``ga+gpt``). ``executor`` runs
+    the trials (default: serially in this process, see :mod:`arch_gpt.search.execution`).
     """
+    own = executor is None
+    executor = executor or SerialExecutor()
+    try:
+        return _run(strategy, output_dir, resume, progress, on_generation, label, executor)
+    finally:
+        if own:
+            executor.close()
+
+
+def _run(strategy: "Strategy", output_dir, resume: bool, progress: bool, on_generation: GenerationHook | None,
+         label: str | None, executor: Executor) -> SearchResult:
     label = label or strategy.label
     out = Path(output_dir) if output_dir is not None else None
     ckpt = out / CHECKPOINT if out is not None else None
@@ -68,14 +81,18 @@ def run_search(strategy: "Strategy", output_dir: str | Path | None = None, resum
                                      f"(e.g. {missing[0]!r}); "
                                      f"the resumed run would differ from an uninterrupted one, so start a new run")
         write_jsonl(out / HISTORY, (h.to_json() for h in state.history))
+    journal = TrialJournal(out / TRIALS if out is not None else None)
+    if not resume:
+        journal.clear()
     budget = strategy.budget
     with tqdm(total=budget, initial=state.evaluations, disable=not progress, desc=label,
               unit="eval", dynamic_ncols=True) as bar:
         while state.evaluations < budget:
-            done = _generation(strategy, state, rng, budget)
+            done = _generation(strategy, state, rng, budget, executor, journal)
             if out is not None:
                 append_jsonl(out / HISTORY, (h.to_json() for h in state.history[-done:]))
                 save_checkpoint(ckpt, strategy.config(), state, rng)
+                journal.clear()
             if isinstance(strategy.evaluator, KeepsWeights):
                 # after the checkpoint, so a resumed run still finds its parents' weights
                 strategy.evaluator.retain({i.candidate.key for i in state.population} | {state.best.candidate.key})
@@ -106,7 +123,8 @@ def _check_output_dir(out: Path, resume: bool) -> None:
                              f"checkpoint to resume; choose another folder")
 
 
-def _generation(strategy: "Strategy", state: SearchState, rng: np.random.Generator, budget: int) -> int:
+def _generation(strategy: "Strategy", state: SearchState, rng: np.random.Generator, budget: int,
+                executor: Executor, journal: TrialJournal) -> int:
     """Propose, reconstruct, evaluate and select once; returns the number of evaluations done."""
     start = perf_counter()
     proposals = strategy.propose(state, rng)[:budget - state.evaluations]
@@ -117,7 +135,7 @@ def _generation(strategy: "Strategy", state: SearchState, rng: np.random.Generat
         proposals = list(strategy.reconstructor.reconstruct(strategy.space, proposals,
                                                             state.evaluations / budget, rng))
         state.timings.reconstruction_s += perf_counter() - t
-    individuals, eval_s = _evaluate(strategy, state, proposals)
+    individuals, eval_s = _evaluate(strategy, state, proposals, executor, journal)
     strategy.update(state, individuals, rng)
     state.generation += 1
     state.timings.evaluation_s += eval_s
@@ -126,18 +144,24 @@ def _generation(strategy: "Strategy", state: SearchState, rng: np.random.Generat
     return len(individuals)
 
 
-def _evaluate(strategy: "Strategy", state: SearchState, batch: Sequence[Candidate]) -> tuple[list[Individual], float]:
-    """Evaluate the unseen keys of ``batch`` in one call; seen keys reuse their cached record."""
+def _evaluate(strategy: "Strategy", state: SearchState, batch: Sequence[Candidate], executor: Executor,
+              journal: TrialJournal) -> tuple[list[Individual], float]:
+    """Evaluate the unseen keys of ``batch`` (each persisted as it finishes; those a killed run had finished
+    are taken from the journal); seen keys reuse their cached record."""
     fresh: dict[str, Candidate] = {}
     for c in batch:
         if not state.seen(c.key) and c.key not in fresh:
             fresh[c.key] = c
     start = perf_counter()
-    records: list[FitnessRecord] = list(strategy.evaluator.evaluate(list(fresh.values()))) if fresh else []
+    done = journal.finished(state.generation)
+    todo = [c for key, c in fresh.items() if key not in done]
+    new = executor.run(strategy.evaluator, todo, lambda c, r: journal.append(state.generation, r)) if todo else []
+    if [r.key for r in new] != [c.key for c in todo]:
+        raise RuntimeError(f"{type(strategy.evaluator).__name__} returned records for {[r.key for r in new]} "
+                           f"instead of {[c.key for c in todo]}")
+    done.update((r.key, r) for r in new)
+    records = [done[key] for key in fresh]
     elapsed = perf_counter() - start
-    if [r.key for r in records] != list(fresh):
-        raise RuntimeError(f"{type(strategy.evaluator).__name__}.evaluate returned records for "
-                           f"{[r.key for r in records]} instead of {list(fresh)}")
     state.cache.update((r.key, r) for r in records)
     individuals = []
     for c in batch:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Hashable, Iterable, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -26,7 +26,7 @@ Genome = Hashable  # space-specific and immutable
 
 __all__ = ["Genome", "Unit", "Candidate", "FitnessRecord", "SearchSpace", "Evaluator", "Reconstructor",
            "NextTokenPredictor", "BlockLabeller", "HasContextArchitecture", "HasBlockClasses", "HasConfig", "HasUnitModules", "ParsesKeys",
-           "SerializesGenomes", "KeepsRunFolder", "KeepsWeights", "GenerationHook"]
+           "SerializesGenomes", "KeepsRunFolder", "KeepsWeights", "RunsTrials", "GenerationHook"]
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,19 @@ class KeepsWeights(Protocol):
     def missing_weights(self, keys: set[str]) -> list[str]:
         """The keys among ``keys`` whose weights a child would inherit but that are no longer kept."""
         ...
+
+
+@runtime_checkable
+class RunsTrials(Protocol):
+    """An evaluator split for parallel execution (search/execution.py): ``prepare`` in the search's process (e.g.
+    the parent's weights), ``run_trial`` anywhere (a Ray worker; it must not change the evaluator), ``finish``
+    back in the search's process (e.g. keep the trained weights). ``evaluate`` is the three in a row."""
+
+    def prepare(self, candidate: Candidate) -> Any: ...
+
+    def run_trial(self, candidate: Candidate, payload: Any) -> tuple[FitnessRecord, Any]: ...
+
+    def finish(self, candidate: Candidate, record: FitnessRecord, artifact: Any) -> FitnessRecord: ...
 
 
 @runtime_checkable

@@ -23,8 +23,10 @@ from arch_gpt.modeling import ArchGPT
 from arch_gpt.search.datasets import ImageData, load_dataset
 from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from arch_gpt.search.evaluators.training import TrainingConfig, TrainingEvaluator
+from arch_gpt.search.execution import ExecutionConfig, Executor, SerialExecutor
 from arch_gpt.search.online import OnlineFinetuner
 from arch_gpt.search.protocols import Evaluator, NextTokenPredictor, SearchSpace
+from arch_gpt.search.ray_executor import RayExecutor
 from arch_gpt.search.reconstruction import GPTReconstructor
 from arch_gpt.search.records import SearchResult
 from arch_gpt.search.spaces import create_space
@@ -124,6 +126,8 @@ class SearchConfig:
     max_steps_per_epoch: int | None = None
     accelerate: bool = True  # weight inheritance, predicted-only and BN-only training
     device: str | None = None
+    # where trials run (search/execution.py): serial for 1 worker, else Ray
+    execution: ExecutionConfig = ExecutionConfig()
     # block-space options (None: the space's defaults; widths default per dataset)
     widths: tuple[int, ...] | None = None
     min_blocks: int | None = None
@@ -149,17 +153,21 @@ class Search:
     strategy: Strategy
     spec: StrategySpec
     finetuner: OnlineFinetuner | None = None
+    execution: ExecutionConfig = ExecutionConfig()
 
     def run(self, output_dir: str | Path | None = None, resume: bool = False, progress: bool = True) -> SearchResult:
-        """Run to the budget. A fine-tuned GPT is restored afterwards, so a shared model never leaks."""
-        if self.finetuner is None:
-            return self.strategy.run(output_dir, resume=resume, progress=progress, label=self.spec.label)
-        self.finetuner.reset()
+        """Run to the budget. A fine-tuned GPT is restored afterwards, so a shared model never leaks; a Ray
+        instance started for the run is shut down."""
+        executor = make_executor(self.execution)
+        if self.finetuner is not None:
+            self.finetuner.reset()
         try:
             return self.strategy.run(output_dir, resume=resume, progress=progress, on_generation=self.finetuner,
-                                     label=self.spec.label)
+                                     label=self.spec.label, executor=executor)
         finally:
-            self.finetuner.restore()
+            executor.close()
+            if self.finetuner is not None:
+                self.finetuner.restore()
 
     @property
     def finetune_s(self) -> float:
@@ -292,7 +300,12 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
                                    children_per_generation=min(10, population), **common)
     else:
         strategy = create_strategy(spec.base, **common)
-    return Search(strategy, spec, finetuner)
+    return Search(strategy, spec, finetuner, config.execution)
+
+
+def make_executor(config: ExecutionConfig) -> Executor:
+    """Serial trials for one worker, Ray tasks for more."""
+    return SerialExecutor(config.threads) if config.workers == 1 else RayExecutor(config)
 
 
 def _pick(value, default):

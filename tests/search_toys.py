@@ -123,3 +123,33 @@ class ToyEvaluator:
                 fit = float(np.mean([SCORES[op] for op in c.genome]))
                 out.append(FitnessRecord(c.key, fit, test_acc=fit / 2, params=len(c.genome), cost_s=0.001))
         return out
+
+
+class TrialToyEvaluator:
+    """A RunsTrials evaluator: ToyEvaluator's fitness, each trial taking ``delay`` seconds and leaving a file
+    ``<log>/<key>.<pid>`` per run (so tests can count trials and find the worker running one). The "artifact"
+    is the parent's payload plus one, which ``finish`` keeps: inheritance that crosses processes."""
+
+    def __init__(self, log: str, delay: float = 0.0):
+        self.log, self.delay = log, delay
+        self.kept: dict[str, int] = {}
+
+    def prepare(self, candidate: Candidate) -> int:
+        return self.kept.get(candidate.parents[0], 0) if candidate.parents else 0
+
+    def run_trial(self, candidate: Candidate, payload: int) -> tuple[FitnessRecord, int]:
+        import os
+        import time
+        marker = os.path.join(self.log, f"{candidate.key}.{os.getpid()}")
+        with open(marker, "w") as fh:
+            fh.write("started")
+        time.sleep(self.delay)
+        fit = float(np.mean([SCORES[op] for op in candidate.genome]))
+        return FitnessRecord(candidate.key, fit, test_acc=fit / 2, extra={"depth": payload + 1}), payload + 1
+
+    def finish(self, candidate: Candidate, record: FitnessRecord, artifact: int) -> FitnessRecord:
+        self.kept[candidate.key] = artifact
+        return record
+
+    def evaluate(self, candidates: Sequence[Candidate]) -> list[FitnessRecord]:
+        return [self.finish(c, *self.run_trial(c, self.prepare(c))) for c in candidates]

@@ -50,6 +50,15 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-blocks", type=int, help="block space: fewest blocks")
     p.add_argument("--max-blocks", type=int, help="block space: most blocks")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    x = p.add_argument_group("parallel trials (Ray)")
+    x.add_argument("--workers", type=int, default=1,
+                   help="trials at once; 1 (default) runs them here one by one, more starts a local Ray instance")
+    x.add_argument("--ray-address", help="join a running Ray cluster (auto, or host:port) instead")
+    x.add_argument("--cpus-per-trial", type=float, help="CPUs a trial reserves (default: cores / workers)")
+    x.add_argument("--gpus-per-trial", type=float, help="GPUs a trial reserves (default: 1 when there are GPUs)")
+    x.add_argument("--threads", type=int,
+                   help="torch threads per trial (default: its CPU share, split with other searches running here)")
+    x.add_argument("--max-retries", type=int, default=2, help="retries of a trial whose worker died (default: 2)")
 
 
 def number_list(cast: type, kind: str):
@@ -72,8 +81,11 @@ def config_from_args(args: argparse.Namespace, **overrides):
     """The :class:`~arch_gpt.search.spec.SearchConfig` of parsed options (its fields, by name)."""
     from dataclasses import fields
 
+    from arch_gpt.search.execution import ExecutionConfig
     from arch_gpt.search.spec import SearchConfig
     values = {f.name: getattr(args, f.name) for f in fields(SearchConfig) if hasattr(args, f.name)}
+    if hasattr(args, "workers"):
+        values["execution"] = ExecutionConfig(**{f.name: getattr(args, f.name) for f in fields(ExecutionConfig)})
     return SearchConfig(**{**values, **overrides})
 
 

@@ -40,7 +40,7 @@ from arch_gpt.errors import UserInputError
 from arch_gpt.io import atomic_path
 from arch_gpt.search.datasets import ImageData
 from arch_gpt.search.protocols import (
-    Candidate, FitnessRecord, HasUnitModules, KeepsRunFolder, KeepsWeights, SearchSpace,
+    Candidate, FitnessRecord, HasUnitModules, KeepsRunFolder, KeepsWeights, RunsTrials, SearchSpace,
 )
 
 @dataclass
@@ -88,7 +88,7 @@ class CandidateFailure(RuntimeError):
     """A candidate that cannot be trained (the reason becomes its record's ``error``)."""
 
 
-class TrainingEvaluator(KeepsRunFolder, KeepsWeights):
+class TrainingEvaluator(KeepsRunFolder, KeepsWeights, RunsTrials):
     """Trains each candidate's ``space.build_module`` on ``data`` and scores it by validation accuracy."""
 
     def __init__(self, space: SearchSpace, data: ImageData, config: TrainingConfig | None = None):
@@ -97,6 +97,10 @@ class TrainingEvaluator(KeepsRunFolder, KeepsWeights):
         self.batch_size = self.config.batch_size
         self.weights_dir: Path | None = None
         self._weights: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
+
+    def __getstate__(self) -> dict:
+        """Pickled for a Ray worker: everything but the kept weights (a trial gets its parent's in ``prepare``)."""
+        return {**self.__dict__, "_weights": OrderedDict()}
 
     # --- hooks the runner calls -----------------------------------------------------------------
     def set_output_dir(self, out: Path) -> None:
@@ -128,15 +132,24 @@ class TrainingEvaluator(KeepsRunFolder, KeepsWeights):
             return []
         return sorted(k for k in keys if k not in self._weights and not _readable(self._path(k)))
 
-    # --- evaluation -----------------------------------------------------------------------------
+    # --- evaluation: prepare (driver) -> run_trial (anywhere, pure) -> finish (driver) -------------
     def evaluate(self, candidates: Sequence[Candidate]) -> list[FitnessRecord]:
         """Train and score each candidate; failures get fitness 0 and their reason."""
-        return [self._evaluate_one(c) for c in candidates]
+        return [self.finish(c, *self.run_trial(c, self.prepare(c))) for c in candidates]
 
-    def _evaluate_one(self, cand: Candidate) -> FitnessRecord:
+    def prepare(self, cand: Candidate) -> dict[str, torch.Tensor] | None:
+        """What a trial needs from this process: the first parent's trained weights (inheritance), if kept."""
+        if not (self.config.inherit_weights and cand.parents):
+            return None
+        return self._load_weights(cand.parents[0])
+
+    def run_trial(self, cand: Candidate, parent: dict[str, torch.Tensor] | None
+                  ) -> tuple[FitnessRecord, dict[str, torch.Tensor] | None]:
+        """Train one candidate from ``parent``'s weights; returns its record and trained weights (None when it
+        failed). Touches no state of the evaluator, so a Ray worker can run it (see search/execution.py)."""
         start = perf_counter()
         try:
-            return self._train(cand, start)
+            return self._train(cand, parent, start)
         except torch.OutOfMemoryError as err:
             reason = f"out of memory: {str(err).splitlines()[0]}"
         except CandidateFailure as err:
@@ -145,20 +158,28 @@ class TrainingEvaluator(KeepsRunFolder, KeepsWeights):
             reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
-        return FitnessRecord(cand.key, 0.0, cost_s=perf_counter() - start, error=reason[:500])
+        return FitnessRecord(cand.key, 0.0, cost_s=perf_counter() - start, error=reason[:500]), None
 
-    def _train(self, cand: Candidate, start: float) -> FitnessRecord:
-        cfg = self.config
-        seed = (zlib.crc32(cand.key.encode()) ^ cfg.seed) & 0x7FFFFFFF
+    def finish(self, cand: Candidate, record: FitnessRecord, weights: dict[str, torch.Tensor] | None
+               ) -> FitnessRecord:
+        """Keep a finished trial's weights (memory and the run folder) for its children; returns the record."""
+        if weights is not None:
+            self._store(cand.key, weights)
+        return record
+
+    def _train(self, cand: Candidate, parent: dict | None, start: float
+               ) -> tuple[FitnessRecord, dict[str, torch.Tensor]]:
+        seed = (zlib.crc32(cand.key.encode()) ^ self.config.seed) & 0x7FFFFFFF
         # The candidate's own RNG stream: seeded from its key, forked so the caller's global state is untouched.
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(seed)
-            return self._train_seeded(cand, start, seed)
+            return self._train_seeded(cand, parent, start, seed)
 
-    def _train_seeded(self, cand: Candidate, start: float, seed: int) -> FitnessRecord:
+    def _train_seeded(self, cand: Candidate, parent: dict | None, start: float, seed: int
+                      ) -> tuple[FitnessRecord, dict[str, torch.Tensor]]:
         cfg = self.config
         module = self.space.build_module(cand.genome, self.data.num_classes).to(self.device)
-        inherited = self._inherit(module, cand) if cfg.inherit_weights else set()
+        inherited = _inherit(module, parent) if parent is not None else set()
         mode, trainable = self._trainable(module, cand, inherited)
         params = [p for n, p in module.named_parameters() if n in trainable]
         for name, p in module.named_parameters():
@@ -169,11 +190,12 @@ class TrainingEvaluator(KeepsRunFolder, KeepsWeights):
             self._fit(module, params, loader, steps)
         val_acc = self._accuracy(module, self.data.val)
         test_acc = self._accuracy(module, self.data.test)
-        self._store(cand.key, module)
-        return FitnessRecord(cand.key, val_acc, test_acc=test_acc,
-                             params=sum(p.numel() for p in module.parameters()), cost_s=perf_counter() - start,
-                             extra={"mode": mode, "inherited_tensors": len(inherited),
-                                    "trained_params": sum(p.numel() for p in params), "epochs": cfg.epochs})
+        weights = {k: v.detach().cpu().clone().contiguous() for k, v in module.state_dict().items()}
+        record = FitnessRecord(cand.key, val_acc, test_acc=test_acc,
+                               params=sum(p.numel() for p in module.parameters()), cost_s=perf_counter() - start,
+                               extra={"mode": mode, "inherited_tensors": len(inherited),
+                                      "trained_params": sum(p.numel() for p in params), "epochs": cfg.epochs})
+        return record, weights
 
     def _trainable(self, module: nn.Module, cand: Candidate, inherited: set[str]) -> tuple[str, set[str]]:
         """Which parameter names to train, and the mode name ('full', 'predicted' or 'bn')."""
@@ -238,8 +260,7 @@ class TrainingEvaluator(KeepsRunFolder, KeepsWeights):
             return None
         return self.weights_dir / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.safetensors"
 
-    def _store(self, key: str, module: nn.Module) -> None:
-        state = {k: v.detach().cpu().clone().contiguous() for k, v in module.state_dict().items()}
+    def _store(self, key: str, state: dict[str, torch.Tensor]) -> None:
         self._weights[key] = state
         if len(self._weights) > self.config.keep_in_memory:
             self._weights.popitem(last=False)
@@ -256,16 +277,12 @@ class TrainingEvaluator(KeepsRunFolder, KeepsWeights):
             return None
         return load_file(str(path))
 
-    def _inherit(self, module: nn.Module, cand: Candidate) -> set[str]:
-        """Copy the first parent's tensors whose name and shape match; returns the inherited parameter names."""
-        if not cand.parents:
-            return set()
-        parent = self._load_weights(cand.parents[0])
-        if parent is None:
-            return set()
-        own = module.state_dict()
-        matched = {k: v for k, v in parent.items() if k in own and own[k].shape == v.shape}
-        if not matched:
-            return set()
-        module.load_state_dict(matched, strict=False)
-        return {n for n, _ in module.named_parameters() if n in matched}
+
+def _inherit(module: nn.Module, parent: dict[str, torch.Tensor]) -> set[str]:
+    """Copy the parent's tensors whose name and shape match; returns the inherited parameter names."""
+    own = module.state_dict()
+    matched = {k: v for k, v in parent.items() if k in own and own[k].shape == v.shape}
+    if not matched:
+        return set()
+    module.load_state_dict(matched, strict=False)
+    return {n for n, _ in module.named_parameters() if n in matched}

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from arch_gpt.errors import UserInputError
+from arch_gpt.search.execution import Executor
 from arch_gpt.search.loop import run_search
 from arch_gpt.search.protocols import Evaluator, GenerationHook, Reconstructor, SearchSpace
 from arch_gpt.search.records import Candidate, Individual, SearchResult, SearchState
@@ -60,10 +61,11 @@ class Strategy:
         return self.name + ("+gpt" if self.reconstructor is not None else "")
 
     def run(self, output_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
-            on_generation: GenerationHook | None = None, label: str | None = None) -> SearchResult:
+            on_generation: GenerationHook | None = None, label: str | None = None,
+            executor: Executor | None = None) -> SearchResult:
         """Run the search to its budget; see :func:`arch_gpt.search.loop.run_search`."""
         return run_search(self, output_dir=output_dir, resume=resume, progress=progress,
-                          on_generation=on_generation, label=label)
+                          on_generation=on_generation, label=label, executor=executor)
 
     # --- helpers for subclasses -----------------------------------------------------------------
     def candidate(self, genome, origin: str, parents: tuple[str, ...] = ()) -> Candidate:
