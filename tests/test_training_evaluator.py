@@ -169,3 +169,16 @@ def test_retain_keeps_only_the_given_weights(digits, tmp_path):
     assert len(list((tmp_path / "weights").glob("*.safetensors"))) == 1
     assert ev.export_weights(PARENT.key, tmp_path / "p.safetensors")
     assert not ev.export_weights(other.key, tmp_path / "o.safetensors")
+
+
+def test_kept_weights_get_the_umask_mode(digits, tmp_path):
+    import os
+    import stat
+
+    from arch_gpt.search.strategies.genetic import GeneticSearch
+    GeneticSearch(ChainSpace(length=2), _evaluator(digits, epochs=1), population=2, generations=1,
+                  seed=0).run(tmp_path / "run", progress=False)
+    umask = os.umask(0)
+    os.umask(umask)
+    files = list((tmp_path / "run" / "weights").glob("*.safetensors")) + [tmp_path / "run" / "best.safetensors"]
+    assert files and all(stat.S_IMODE(f.stat().st_mode) == 0o666 & ~umask for f in files)

@@ -32,12 +32,12 @@ from typing import Sequence
 import torch
 from torch import nn
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch.utils.data import DataLoader, TensorDataset
 
 from arch_gpt.devices import resolve_device
 from arch_gpt.errors import UserInputError
-from arch_gpt.io import atomic_path
+from arch_gpt.io import atomic_write_bytes
 from arch_gpt.search.datasets import ImageData
 from arch_gpt.search.protocols import (
     Candidate, FitnessRecord, HasUnitModules, KeepsRunFolder, KeepsWeights, RunsTrials, SearchSpace,
@@ -112,8 +112,7 @@ class TrainingEvaluator(KeepsRunFolder, KeepsWeights, RunsTrials):
         state = self._load_weights(key)
         if state is None:
             return False
-        with atomic_path(path) as tmp:
-            save_file(state, str(tmp))
+        atomic_write_bytes(path, save(state))  # bytes, so the file gets the umask's mode (save_file makes 0600)
         return True
 
     def retain(self, keys: set[str]) -> None:
@@ -266,8 +265,7 @@ class TrainingEvaluator(KeepsRunFolder, KeepsWeights, RunsTrials):
             self._weights.popitem(last=False)
         path = self._path(key)
         if path is not None:
-            with atomic_path(path) as tmp:
-                save_file(state, str(tmp))
+            atomic_write_bytes(path, save(state))
 
     def _load_weights(self, key: str) -> dict[str, torch.Tensor] | None:
         if key in self._weights:

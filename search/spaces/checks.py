@@ -14,9 +14,10 @@ import numbers
 from typing import Sequence
 
 from arch_gpt.errors import UserInputError
+from arch_gpt.search.datasets import MAX_INPUT_SIZE
 
 MAX_CLASSES = 100_000
-MAX_SIDE = 1024
+MAX_SIDE = MAX_INPUT_SIZE  # the data's limit: a space can take any image the data can be
 MAX_CHANNELS = 4096
 
 
