@@ -46,7 +46,7 @@ def test_nasbench101_summary(nb_dir):
     assert summary["unique_windows"] < summary["windows"]
     assert summary["vocab_size"] == LayerTokenizer.from_pretrained(nb_dir / "tokenizer").vocab_size
     assert summary["build_seconds"] > 0
-    assert not (nb_dir.parent / "nb101.tmp").exists()
+    assert not [p for p in nb_dir.parent.iterdir() if p.name.startswith(".nb101")]  # no staging folder left
 
 
 def test_nasbench101_datasets_load_back(nb_dir):
@@ -155,14 +155,19 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, args, needle):
 
 
 def test_existing_output_needs_overwrite(tmp_path, capsys):
+    """A folder of other data is never replaced; an earlier corpus is, with --overwrite."""
     out = tmp_path / "out"
     out.mkdir()
     (out / "precious.txt").write_text("x")
-    assert main(["corpus", "torchvision", "--out", str(out), "--models", "resnet18", "--no-progress"]) == 2
+    args = ["corpus", "torchvision", "--out", str(out), "--models", "resnet18", "--no-progress"]
+    assert main(args) == 2
     assert "--overwrite" in capsys.readouterr().err and (out / "precious.txt").exists()
-    assert main(["corpus", "torchvision", "--out", str(out), "--models", "resnet18", "--no-progress",
-                 "--overwrite"]) == 0
-    assert not (out / "precious.txt").exists() and (out / "summary.json").exists()
+    assert main([*args, "--overwrite"]) == 2
+    assert "not a corpus folder" in capsys.readouterr().err and (out / "precious.txt").exists()
+    (out / "precious.txt").unlink()
+    assert main(args) == 0                                   # an empty folder takes the corpus
+    assert main(args) == 2 and main([*args, "--overwrite"]) == 0
+    assert (out / "summary.json").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_nasbench_record_filters_cells(tmp_path):

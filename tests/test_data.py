@@ -3,6 +3,8 @@
 Real parts on tiny data: all 91 NAS-Bench-101 cells of at most 4 vertices and a traced resnet18; the
 windows are checked against a plain-Python reference built from each architecture's token list.
 """
+import os
+import stat
 from collections import Counter
 
 import numpy as np
@@ -158,7 +160,7 @@ def test_labels_and_attention_mask_layout(corpus):
 def test_save_and_load_back(tmp_path, corpus):
     _, tok, data = corpus
     out = save_corpus(tmp_path / "corpus", data, tok, {"corpus": "test"}, progress=False)
-    assert not (tmp_path / "corpus.tmp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"]  # no staging folder left
     lm = load_from_disk(str(out / "lm"))
     blocks = load_from_disk(str(out / "blocks"))
     assert set(lm) == set(blocks) == {"train", "validation"}
@@ -172,34 +174,71 @@ def test_save_and_load_back(tmp_path, corpus):
     assert (out / "summary.json").read_text().count("again") == 1
 
 
-def test_save_never_deletes_a_side_folder_it_did_not_write(tmp_path, corpus):
-    """``out.tmp`` / ``out.old`` that the user made are refused, not deleted; leftovers of a run are cleaned."""
+def test_save_never_touches_a_side_folder_it_did_not_make(tmp_path, corpus):
+    """User folders named like a staging or backup folder (``out.tmp``, ``out.old``, ``.out.x.partial``) are
+    left alone: the staging folder is a unique hidden name made for the run, and only it is ever removed."""
     _, tok, data = corpus
     out = tmp_path / "corpus"
-    for side in ("corpus.tmp", "corpus.old"):
+    mine = ["corpus.tmp", "corpus.old", ".corpus.x.partial", ".corpus.x.previous"]
+    for side in mine:
         (tmp_path / side).mkdir()
         (tmp_path / side / "mine.txt").write_text("keep me")
-        with pytest.raises(CorpusError, match=side):
-            check_output(out, overwrite=True)
-        with pytest.raises(CorpusError, match=side):
-            save_corpus(out, data, tok, {"corpus": "test"}, progress=False)
-        assert (tmp_path / side / "mine.txt").read_text() == "keep me" and not out.exists()
-        (tmp_path / side / "mine.txt").unlink()
-        (tmp_path / side).rmdir()
     save_corpus(out, data, tok, {"corpus": "first"}, progress=False)
-    (tmp_path / "corpus.tmp").mkdir()                                   # a leftover of an interrupted run
-    (tmp_path / "corpus.tmp" / ".arch-gpt-corpus-staging").touch()
     save_corpus(out, data, tok, {"corpus": "second"}, progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"]
-    assert "second" in (out / "summary.json").read_text() and not (out / ".arch-gpt-corpus-staging").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["corpus", *mine])
+    assert all((tmp_path / side / "mine.txt").read_text() == "keep me" for side in mine)
+    assert "second" in (out / "summary.json").read_text()
 
 
-def test_check_output_refuses_non_empty_folder(tmp_path):
+def test_replacing_swaps_in_one_step_and_keeps_permissions(tmp_path, corpus):
+    """The previous corpus is exchanged with the new one (no moment without a corpus where the system allows it);
+    the new folder gets the umask's permissions, not mkdtemp's 0700."""
+    from arch_gpt.training.data import _exchange
+
+    _, tok, data = corpus
+    out = save_corpus(tmp_path / "corpus", data, tok, {"corpus": "first"}, progress=False)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "x").touch()
+    if _exchange(a, b):
+        assert (b / "x").exists() and not (a / "x").exists()
+    old = os.umask(0o022)
+    try:
+        save_corpus(out, data, tok, {"corpus": "second"}, progress=False)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755 and "second" in (out / "summary.json").read_text()
+
+
+def test_a_failed_save_leaves_the_previous_corpus_and_no_staging(tmp_path, corpus):
+    _, tok, data = corpus
+    out = save_corpus(tmp_path / "corpus", data, tok, {"corpus": "first"}, progress=False)
+
+    def fail(folder):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_corpus(out, data, tok, {"corpus": "second"}, extra=fail, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"] and "first" in (out / "summary.json").read_text()
+
+
+def test_check_output_refuses_what_it_must_not_replace(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "file").write_text("keep me")
-    with pytest.raises(CorpusError, match="--out"):
+    with pytest.raises(CorpusError, match="--overwrite"):
         check_output(tmp_path / "x", overwrite=False)
+    with pytest.raises(CorpusError, match="not a corpus folder"):  # --overwrite replaces a corpus, not any folder
+        check_output(tmp_path / "x", overwrite=True)
+    (tmp_path / "x" / "summary.json").write_text("{}")
     assert check_output(tmp_path / "x", overwrite=True) == tmp_path / "x"
+    with pytest.raises(CorpusError, match="is an existing file"):
+        check_output(tmp_path / "x" / "file", overwrite=True)
+    with pytest.raises(CorpusError, match="which is a file"):
+        check_output(tmp_path / "x" / "file" / "out", overwrite=True)
+    (tmp_path / "link").symlink_to(tmp_path / "x")
+    with pytest.raises(CorpusError, match="symbolic link"):
+        check_output(tmp_path / "link", overwrite=True)
+    assert (tmp_path / "x" / "file").read_text() == "keep me"
 
 
 def test_stock_gpt2_loss_is_the_next_layer_cross_entropy(corpus):
@@ -225,3 +264,14 @@ def test_zero_validation_fraction_gives_empty_validation_split():
     assert data.lm["validation"].num_rows == 0 and data.blocks["validation"].num_rows == 0
     assert sum(data.lm["train"]["count"]) == 8 + 1 + 12 + 1
     assert data.blocks["train"].num_rows == 0                  # no layer has a block label
+
+
+def test_empty_split_is_saved_so_that_it_loads_back(tmp_path):
+    """datasets writes no data file for an empty split unless told to, and then cannot load it."""
+    from arch_gpt.training.corpus_loading import load_blocks, load_windows
+
+    seqs = _sequences([8, 12], blocks=[0] * 20)
+    tok = LayerTokenizer.from_tokens([f"conv:k1x1:s1x1:p0-0-0-0:d1:g1:b0:r{i}" for i in range(1, 21)])
+    data = build_datasets(seqs, tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, 0.0, np.random.default_rng(0))
+    out = save_corpus(tmp_path / "corpus", data, tok, {"corpus": "zero"}, progress=False)
+    assert load_windows(out)["validation"].num_rows == 0 and load_blocks(out)["validation"].num_rows == 0

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from arch_gpt.errors import UserInputError
 from arch_gpt.io import atomic_write_text
 from arch_gpt.tokenizer.tokenization import LayerTokenizer
 from arch_gpt.torch_io import BLOCK_CLASSES
@@ -113,6 +114,9 @@ def _finish(seqs: TokenSequences, tokenizer: LayerTokenizer, config, summary: di
     return summary
 
 
+MAX_INPUT_SIZE = 1024  # tracing a torchvision model at a larger input needs more memory than it is worth
+
+
 def _check_models(names: tuple[str, ...], option: str, input_size: int) -> Counter:
     """Family counts of ``names``; unknown or repeated names and bad input sizes fail before any work."""
     if not names:
@@ -120,9 +124,12 @@ def _check_models(names: tuple[str, ...], option: str, input_size: int) -> Count
     repeated = sorted(n for n, k in Counter(names).items() if k > 1)
     if repeated:
         raise CorpusError(f"{option}: model(s) given twice: {', '.join(repeated)}")
-    if not isinstance(input_size, int) or input_size < 16:
-        raise CorpusError(f"--input-size: must be an integer >= 16, got {input_size!r}")
-    return Counter(family_of(name) for name in names)
+    if not isinstance(input_size, int) or not 16 <= input_size <= MAX_INPUT_SIZE:
+        raise CorpusError(f"--input-size: must be an integer in [16, {MAX_INPUT_SIZE}], got {input_size!r}")
+    try:
+        return Counter(family_of(name) for name in names)
+    except UserInputError as err:
+        raise CorpusError(f"{option}: {err}") from None
 
 
 def _check_options(config) -> None:
@@ -131,10 +138,47 @@ def _check_options(config) -> None:
     if not 0.0 <= config.validation_fraction < 1.0:
         raise CorpusError(f"--validation-fraction (validation_fraction): must be in [0, 1), "
                           f"got {config.validation_fraction}")
+    if not isinstance(config.seed, int) or config.seed < 0:
+        raise CorpusError(f"--seed: must be an integer >= 0, got {config.seed!r}")
     if getattr(config, "max_archs", None) is not None and config.max_archs < 1:
         raise CorpusError(f"--max-archs: must be a positive integer, got {config.max_archs}")
     if not 0.0 <= getattr(config, "threshold", 0.0) <= 1.0:
         raise CorpusError(f"--threshold: must be in [0, 1], got {config.threshold}")
+    workers = getattr(config, "workers", 1)
+    if not isinstance(workers, int) or workers < 1:
+        raise CorpusError(f"--workers: must be a positive integer, got {workers!r}")
+    if getattr(config, "nasbench_record", None) is not None:
+        _check_record(Path(config.nasbench_record))
+
+
+def _check_record(path: Path) -> None:
+    """The record file exists and its first record reads (a wrong file fails now, not after the enumeration)."""
+    from arch_gpt.zoo.nasbench_records import read_records
+
+    if not path.is_file():
+        raise CorpusError(f"--nasbench-record: {path}: " + ("is a folder, not a .tfrecord file" if path.is_dir()
+                                                            else "no such file"))
+    try:
+        first = next(read_records(path), None)
+    except UserInputError as err:
+        raise CorpusError(f"--nasbench-record: {err}") from None
+    if first is None:
+        raise CorpusError(f"--nasbench-record: {path}: holds no records (an empty file)")
+
+
+def load_corpus_tokenizer(path: Path) -> LayerTokenizer:
+    """The tokenizer of ``--tokenizer``: a tokenizer folder, or a corpus folder holding ``tokenizer/``."""
+    folder = path / "tokenizer" if (path / "tokenizer" / "tokenizer.json").is_file() else path
+    if not (folder / "tokenizer.json").is_file():
+        raise CorpusError(f"--tokenizer: {path}: not a tokenizer folder (no tokenizer.json; give e.g. "
+                          "NB101_DIR/tokenizer)")
+    try:
+        return LayerTokenizer.from_pretrained(folder)
+    except UserInputError as err:
+        raise CorpusError(f"--tokenizer: {err}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise CorpusError(f"--tokenizer: {folder / 'tokenizer.json'}: not a layer tokenizer "
+                          f"({type(err).__name__}: {' '.join(str(err).split())[:200]})") from None
 
 
 def _select_cells(table, config: NasBench101CorpusConfig, summary: dict, rng: np.random.Generator) -> np.ndarray:
@@ -187,7 +231,7 @@ def build_torchvision_corpus(config: TorchvisionCorpusConfig) -> dict:
     started = time.perf_counter()
     _check_options(config)
     families = _check_models(config.models, "--models", config.input_size)
-    tokenizer = LayerTokenizer.from_pretrained(config.tokenizer) if config.tokenizer is not None else None
+    tokenizer = load_corpus_tokenizer(Path(config.tokenizer)) if config.tokenizer is not None else None
     seqs = tokenize_architectures(iter_table2_architectures(list(config.models), config.input_size),
                                   progress=config.progress, desc="tracing torchvision models")
     if tokenizer is None:

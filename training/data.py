@@ -27,8 +27,11 @@ identical window may still occur in both (the summary reports how much of valida
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -263,71 +266,105 @@ def build_datasets(seqs: TokenSequences, pad_id: int, bos_id: int, eos_id: int, 
 
 # ----------------------------------------------------------------------------- output folder
 
-# Marks ``out.tmp`` / ``out.old`` as folders save_corpus made, so only those are ever deleted.
-_OWN_MARK = ".arch-gpt-corpus-staging"
+_STAGING_SUFFIX = ".partial"  # hidden sibling ``.OUT.<random>.partial``: made by save_corpus, unique per run
+_CORPUS_MARKS = ("summary.json", "lm")  # what makes an existing folder a corpus that --overwrite may replace
 
 
-def _side_folders(out: Path) -> tuple[Path, Path]:
-    """``out.tmp`` (where the new corpus is written) and ``out.old`` (where the previous one waits to be deleted)."""
-    return out.with_name(out.name + ".tmp"), out.with_name(out.name + ".old")
-
-
-def _check_own(path: Path) -> None:
-    """Raise CorpusError if ``path`` exists but is not a folder save_corpus made (it must not be deleted)."""
-    if (path.exists() or path.is_symlink()) and (path.is_symlink() or not (path / _OWN_MARK).is_file()):
-        raise CorpusError(f"--out: {path} exists and was not written by arch-gpt; move it away (the corpus is "
-                          "written there before it replaces --out)")
-
-
-def _remove_own(path: Path) -> None:
-    """Delete ``path`` if it is a folder save_corpus made (a leftover of an interrupted run); refuse otherwise."""
-    _check_own(path)
-    shutil.rmtree(path, ignore_errors=True)
+def _is_corpus(folder: Path) -> bool:
+    return any((folder / mark).exists() for mark in _CORPUS_MARKS)
 
 
 def check_output(out: str | os.PathLike, overwrite: bool) -> Path:
-    """Fail early (before any work) when ``out`` exists, is not empty and ``overwrite`` is off, or when
-    ``out.tmp`` / ``out.old`` exist but are not leftovers of this writer (they would have to be deleted)."""
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise CorpusError(f"--out {out}: exists and is not empty (pass --overwrite to replace it)")
-    for side in _side_folders(out):
-        _check_own(side)
+    """Fail early (before any work) unless ``out`` can take the corpus: it is new, an empty folder, or (with
+    ``overwrite``) a corpus folder written earlier. Never a file, a path under a file, or a folder of other data."""
+    out = Path(out).expanduser()
+    existing = next((p for p in (out, *out.parents) if p.exists() or p.is_symlink()), Path("."))
+    if existing.is_symlink() and existing == out:
+        raise CorpusError(f"--out: {out} is a symbolic link; give the folder itself")
+    if not existing.is_dir():
+        where = "is an existing file" if existing == out else f"is under {existing}, which is a file"
+        raise CorpusError(f"--out: {out} {where}; give a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CorpusError(f"--out: {existing}: no permission to write there")
+    if existing == out and any(out.iterdir()):
+        if not overwrite:
+            raise CorpusError(f"--out {out}: exists and is not empty (pass --overwrite to replace it)")
+        if not _is_corpus(out):
+            raise CorpusError(f"--out {out}: exists and is not a corpus folder (no summary.json or lm/); "
+                              "--overwrite only replaces a corpus, so move it away or choose another folder")
     return out
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this kernel or file system cannot exchange
+        return False
+    raise OSError(errno, os.strerror(errno), str(b))
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Put the finished ``staging`` folder at ``out``. When ``out`` exists the two are exchanged atomically where
+    the system allows it, so ``out`` is always the previous or the new corpus; elsewhere ``out`` is moved aside
+    (to a unique name made here) just before the new one takes its place, a window of one rename."""
+    if not (out.exists() or out.is_symlink()):
+        os.replace(staging, out)
+        return
+    if not _exchange(staging, out):
+        previous = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".previous"))
+        os.replace(out, previous / out.name)
+        try:
+            os.replace(staging, out)
+        except BaseException:
+            os.replace(previous / out.name, out)  # put the previous corpus back
+            previous.rmdir()
+            raise
+        staging = previous
+    shutil.rmtree(staging, ignore_errors=True)  # now the previous corpus (which --overwrite replaces)
 
 
 def save_corpus(out: str | os.PathLike, data: CorpusDatasets, tokenizer, summary: dict,
                 extra: Callable[[Path], None] | None = None, progress: bool = True) -> Path:
-    """Write ``lm/``, ``blocks/``, ``tokenizer/``, ``summary.json`` (and ``extra(tmp_dir)``) into ``out.tmp``,
-    then swap it in for ``out``, so ``out`` is always either the previous or the complete new corpus.
-    ``out.tmp`` / ``out.old`` are deleted only when this function made them (a marker file says so)."""
-    out = Path(out)
-    tmp, old = _side_folders(out)
-    _remove_own(tmp)
-    _check_own(old)  # fail before the work, not after it
-    tmp.mkdir(parents=True)
-    (tmp / _OWN_MARK).touch()
-    bars_were_on = datasets.is_progress_bar_enabled()
-    if not progress:
-        datasets.disable_progress_bars()
+    """Write ``lm/``, ``blocks/``, ``tokenizer/``, ``summary.json`` (and ``extra(folder)``) into a hidden staging
+    folder beside ``out`` with a unique name made for this run, then swap it in, so ``out`` is always either the
+    previous or the complete new corpus. No other folder is ever deleted; a run that fails removes its staging."""
+    out = check_output(out, overwrite=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=_STAGING_SUFFIX))
     try:
-        data.lm.save_to_disk(str(tmp / "lm"))
-        data.blocks.save_to_disk(str(tmp / "blocks"))
+        bars_were_on = datasets.is_progress_bar_enabled()
+        if not progress:
+            datasets.disable_progress_bars()
+        try:
+            for name, splits in (("lm", data.lm), ("blocks", data.blocks)):
+                # an empty split still gets one (empty) data file, else datasets cannot load it back
+                splits.save_to_disk(str(staging / name), num_shards={k: 1 for k, v in splits.items() if not len(v)})
+        finally:
+            if bars_were_on:
+                datasets.enable_progress_bars()
+        tokenizer.save_pretrained(staging / "tokenizer")
+        if extra is not None:
+            extra(staging)
+        write_json(staging / "summary.json", summary, indent=1)
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; the corpus gets the usual permissions
+        _swap_in(staging, out)
     finally:
-        if bars_were_on:
-            datasets.enable_progress_bars()
-    tokenizer.save_pretrained(tmp / "tokenizer")
-    if extra is not None:
-        extra(tmp)
-    write_json(tmp / "summary.json", summary, indent=1)
-    _remove_own(old)
-    if out.exists() or out.is_symlink():  # the previous --out (empty, or replaced with --overwrite)
-        os.replace(out, old)
-        if old.is_dir() and not old.is_symlink():
-            (old / _OWN_MARK).touch()
-        else:
-            old.unlink()
-    os.replace(tmp, out)
-    (out / _OWN_MARK).unlink()
-    shutil.rmtree(old, ignore_errors=True)
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,8 +1,9 @@
 """arch-gpt corpus nasbench101|torchvision --out DIR: build a windowed training corpus folder.
 
 The folder holds ``lm/`` and ``blocks/`` (``datasets.DatasetDict``, train/validation, load with
-``datasets.load_from_disk``), ``tokenizer/``, ``splits.json`` and ``summary.json``; it is built in
-``DIR.tmp`` and swapped in only when complete. Column layout: :mod:`arch_gpt.training.data`.
+``datasets.load_from_disk``), ``tokenizer/``, ``splits.json`` and ``summary.json``; it is built in a hidden
+folder beside DIR with a unique name made for the run and swapped in only when complete (``--overwrite``
+replaces only an earlier corpus). Column layout: :mod:`arch_gpt.training.data`.
 """
 from __future__ import annotations
 
@@ -73,15 +74,12 @@ def _report(summary: dict) -> int:
 def run_nasbench101(args: argparse.Namespace) -> int:
     """Build the NAS-Bench-101 corpus folder."""
     from arch_gpt.training.corpora import NasBench101CorpusConfig, build_nasbench101_corpus
-    from arch_gpt.training.data import CorpusError
 
     config = NasBench101CorpusConfig(
         out=args.out, nasbench_record=args.nasbench_record, threshold=args.threshold, max_archs=args.max_archs,
         seed=args.seed, max_vertices=args.max_vertices, validation_fraction=args.validation_fraction,
         input_size=args.input_size, overwrite=args.overwrite, progress=args.progress)
     if args.workers is not None:
-        if args.workers < 1:
-            raise CorpusError(f"--workers: must be a positive integer, got {args.workers}")
         config.workers = args.workers
     if args.vocab_models is not None:
         config.vocab_models = args.vocab_models
