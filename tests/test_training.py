@@ -15,7 +15,7 @@ from arch_gpt.modeling import ArchGPT
 from arch_gpt.tokenizer import LayerTokenizer
 from arch_gpt.training import block_classifier, finetune, pretrain
 from arch_gpt.training.corpus_loading import CorpusFolderError
-from arch_gpt.training.stages import command_line
+from arch_gpt.training.stages import command_line, run_module, take_debug_flag
 from model_fixtures import build_tiny_corpus, fake_hub, tiny_architectures  # noqa: F401 (fixture)
 
 TINY_ARGS = ["--n_embd", "16", "--n_layer", "2", "--n_head", "2", "--per_device_train_batch_size", "16",
@@ -128,7 +128,7 @@ def test_push_to_hub_uploads_the_final_checkpoint_once(corpora, tmp_path, fake_h
 
 
 def test_data_dir_that_is_not_a_corpus_is_a_user_error(tmp_path):
-    with pytest.raises(CorpusFolderError, match="lm"):
+    with pytest.raises(CorpusFolderError, match="not a corpus folder"):
         pretrain.main(["--data_dir", str(tmp_path), "--output_dir", str(tmp_path / "o"), *TINY_ARGS])
 
 
@@ -152,3 +152,22 @@ def test_recorded_command_drops_secrets_and_replays_budgets_as_steps():
     assert command_line("arch_gpt.training.pretrain", args, 37) == \
         "python -m arch_gpt.training.pretrain --data_dir d --max_steps 37"
     assert command_line("m", ["--max_steps", "9", "--hub_token", "hf_y"], 9) == "python -m m --max_steps 9"
+
+
+def test_bare_debug_is_ours_and_a_valued_one_stays_the_trainers():
+    assert take_debug_flag(["--data_dir", "d", "--debug"]) == (["--data_dir", "d"], True)
+    assert take_debug_flag(["--debug", "--data_dir", "d"]) == (["--data_dir", "d"], True)
+    assert take_debug_flag(["--debug", "underflow_overflow"]) == (["--debug", "underflow_overflow"], False)
+
+
+def test_a_bug_is_one_line_and_exit_1_and_debug_shows_it(capsys, monkeypatch):
+    monkeypatch.delenv("ARCH_GPT_DEBUG", raising=False)
+
+    def buggy(args):
+        raise KeyError("oops")
+
+    assert run_module("m", buggy, []) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: KeyError" in err and "--debug" in err
+    with pytest.raises(KeyError):
+        run_module("m", buggy, ["--debug"])

@@ -15,6 +15,8 @@ The result is a complete ArchGPT checkpoint (GPT, tokenizer, ``block_classifier/
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -23,17 +25,18 @@ from datasets import DatasetDict
 
 from arch_gpt.errors import UserInputError
 from arch_gpt.hub import StageRecord
-from arch_gpt.modeling import ArchGPT, new_block_classifier
+from arch_gpt.modeling import new_block_classifier
 from arch_gpt.training.arguments import (
     ArchGPTTrainingArguments, BlockClassifierArguments, CheckpointArguments, DataArguments,
 )
 from arch_gpt.training.corpus_loading import (
     BLOCK_COLUMNS, block_label_names, corpus_summary, heldout_split, id_map, load_blocks, load_tokenizer, remap_ids,
-    subsample,
+    subsample, window_of,
 )
 from arch_gpt.training.metrics import block_classifier_metrics
+from arch_gpt.training.preflight import load_checkpoint
 from arch_gpt.training.stages import (
-    command_line, finish, hyperparameters, parse, reporter_metrics, take_push_target, train,
+    command_line, finish, hyperparameters, parse, reporter_metrics, run_module, take_push_target, train,
 )
 
 MODULE = "arch_gpt.training.block_classifier"
@@ -42,15 +45,19 @@ MODULE = "arch_gpt.training.block_classifier"
 def main(args: Sequence[str] | None = None) -> dict[str, float]:
     """Parse ``args``, train the classifier, evaluate, save the checkpoint with it; returns the held-out metrics."""
     (clf_args, data_args, ckpt_args, training_args), args = parse(
-        (BlockClassifierArguments, DataArguments, CheckpointArguments, ArchGPTTrainingArguments), args)
-    if not ckpt_args.model_name_or_path:
-        raise UserInputError("--model_name_or_path: required (the ArchGPT checkpoint the classifier belongs to)")
+        (BlockClassifierArguments, DataArguments, CheckpointArguments, ArchGPTTrainingArguments), args, MODULE)
     push = take_push_target(training_args)
-    gpt = ArchGPT.from_pretrained(ckpt_args.model_name_or_path, device="cpu")
-    blocks = load_blocks(data_args.data_dir)
+    corpus_tokenizer = load_tokenizer(data_args.data_dir)
+    blocks = load_blocks(data_args.data_dir, corpus_tokenizer.vocab_size)
     labels = block_label_names(blocks)
-    table = id_map(load_tokenizer(data_args.data_dir), gpt.tokenizer)
-    heldout = heldout_split(blocks, data_args.heldout_split)
+    summary = corpus_summary(data_args.data_dir)
+    gpt = load_checkpoint(ckpt_args.model_name_or_path, "the ArchGPT checkpoint the classifier belongs to")
+    if window_of(blocks, "context_ids", 0) != gpt.window:
+        raise UserInputError(f"--model_name_or_path: {ckpt_args.model_name_or_path} predicts from {gpt.window} "
+                             f"tokens, but --data_dir {Path(data_args.data_dir) / 'blocks'} has contexts of "
+                             f"{window_of(blocks, 'context_ids', 0)}")
+    table = id_map(corpus_tokenizer, gpt.tokenizer)
+    heldout = heldout_split(blocks, data_args.heldout_split, Path(data_args.data_dir) / "blocks")
     blocks = DatasetDict({
         "train": subsample(remap_ids(blocks["train"], table, ("context_ids", "next_id")),
                            data_args.max_train_windows, data_args.subsample_seed),
@@ -77,7 +84,6 @@ def main(args: Sequence[str] | None = None) -> dict[str, float]:
         trainer.log_metrics(heldout, metrics)
         trainer.log(reporter_metrics(metrics))
         gpt.attach_block_classifier(trainer.model.cpu())
-        summary = corpus_summary(data_args.data_dir)
         params = hyperparameters(training_args, trainer, {
             "loss_weighting": data_args.loss_weighting, "embed_dim": embed_dim, "hidden_size": clf_args.hidden_size,
             "num_hidden_layers": clf_args.num_hidden_layers, "dropout": clf_args.classifier_dropout,
@@ -93,4 +99,4 @@ def main(args: Sequence[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_module(MODULE, main))

@@ -13,53 +13,176 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from datasets import Dataset, DatasetDict, load_from_disk
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import Dataset, DatasetDict
 
 from arch_gpt.errors import UserInputError
+from arch_gpt.io import read_json
 from arch_gpt.tokenizer import LayerTokenizer
 
 WINDOW_COLUMNS = ("input_ids", "attention_mask", "labels", "count")
 BLOCK_COLUMNS = ("context_ids", "next_id", "labels", "count")
 HELDOUT_SPLITS = ("test", "validation")
+IGNORE_INDEX = -100
 
 
 class CorpusFolderError(UserInputError):
     """A corpus folder that lacks a part the training script needs (names the path and the part)."""
 
 
-def _load_dict(path: Path, what: str) -> DatasetDict:
-    if not (path / "dataset_dict.json").is_file():
+def _split_names(path: Path, what: str) -> list[str]:
+    """The split names listed in ``path/dataset_dict.json`` (checked: readable JSON, a list of existing splits)."""
+    if not path.parent.is_dir():
+        raise CorpusFolderError(f"{path.parent}: no such corpus folder; build one with `arch-gpt corpus`")
+    index = path / "dataset_dict.json"
+    if not index.is_file():
         raise CorpusFolderError(f"{path}: no {what} DatasetDict here (dataset_dict.json missing); build it with "
                                 "`arch-gpt corpus`")
-    return load_from_disk(str(path))
+    data = read_json(index)
+    splits = data.get("splits") if isinstance(data, dict) else None
+    if not isinstance(splits, list) or not splits or not all(isinstance(n, str) and n for n in splits):
+        raise CorpusFolderError(f"{index}: key 'splits': must be a non-empty list of split names, got {splits!r}")
+    for name in splits:
+        for part in ("state.json", "dataset_info.json"):
+            if not (path / name / part).is_file():
+                raise CorpusFolderError(f"{path / name / part}: missing (split {name!r} listed in {index})")
+            read_json(path / name / part)
+    return splits
 
 
-def load_windows(data_dir: str | Path) -> DatasetDict:
-    """The windows splits of a corpus folder."""
-    return _load_dict(Path(data_dir) / "lm", "windows (lm)")
+def _load_dict(path: Path, what: str) -> DatasetDict:
+    """Load a saved ``DatasetDict`` split by split; a damaged split is a CorpusFolderError naming its folder."""
+    splits = {}
+    for name in _split_names(path, what):
+        try:
+            splits[name] = Dataset.load_from_disk(str(path / name))
+        except (OSError, ValueError, KeyError, TypeError, IndexError, pa.ArrowException) as err:
+            raise CorpusFolderError(f"{path / name}: cannot be read as a dataset ({type(err).__name__}: "
+                                    f"{' '.join(str(err).split())[:200]})") from None
+    return DatasetDict(splits)
 
 
-def load_blocks(data_dir: str | Path) -> DatasetDict:
-    """The block-label splits (context_ids, next_id, label, count) of a corpus folder; ``label`` becomes ``labels``."""
-    blocks = _load_dict(Path(data_dir) / "blocks", "blocks")
-    return blocks.rename_column("label", "labels") if "label" in blocks["train"].column_names else blocks
+def _value_type(dataset: Dataset, column: str) -> pa.DataType:
+    """The arrow type of ``column``'s values (the item type for list columns)."""
+    type_ = dataset.data.schema.field(column).type
+    while pa.types.is_list(type_) or pa.types.is_large_list(type_) or pa.types.is_fixed_size_list(type_):
+        type_ = type_.value_type
+    return type_
 
 
-def block_label_names(blocks: DatasetDict) -> list[str]:
+def _lengths(dataset: Dataset, column: str) -> tuple[int, int]:
+    """Shortest and longest list in ``column`` ((0, 0) for an empty split)."""
+    if not len(dataset):
+        return 0, 0
+    chunks = dataset.data.column(column)
+    lengths = pc.list_value_length(chunks)
+    bounds = pc.min_max(lengths)
+    return int(bounds["min"].as_py() or 0), int(bounds["max"].as_py() or 0)
+
+
+def check_columns(splits: DatasetDict, path: Path, lists: Sequence[str], scalars: Sequence[str]) -> int:
+    """Every split has the integer list columns ``lists`` (all rows of one common length) and the integer columns
+    ``scalars``; ``count`` is optional. Returns that length. Errors name the split folder and the column."""
+    width = None
+    for name, dataset in splits.items():
+        where = path / name
+        missing = [c for c in (*lists, *scalars) if c not in dataset.column_names]
+        if missing:
+            raise CorpusFolderError(f"{where}: column(s) {', '.join(missing)} missing (has "
+                                    f"{', '.join(dataset.column_names)}); build the corpus with `arch-gpt corpus`")
+        for column in (*lists, *scalars, *(["count"] if "count" in dataset.column_names else [])):
+            is_list = column in lists
+            type_ = dataset.data.schema.field(column).type
+            if is_list == pa.types.is_integer(type_) or not pa.types.is_integer(_value_type(dataset, column)):
+                kind = "a list of integers per row" if is_list else "one integer per row"
+                raise CorpusFolderError(f"{where}: column '{column}': must hold {kind}, has type {type_}")
+        for column in lists:
+            low, high = _lengths(dataset, column)
+            if len(dataset) and (low != high or (width is not None and high != width)):
+                raise CorpusFolderError(f"{where}: column '{column}': rows of {low} to {high} ids; every row must "
+                                        f"have the same length ({width or high})")
+            width = high if len(dataset) else width
+    if "train" not in splits or not len(splits["train"]):
+        raise CorpusFolderError(f"{path / 'train'}: no training rows (the corpus needs a non-empty 'train' split)")
+    return int(width or 0)
+
+
+def check_ids(splits: DatasetDict, path: Path, columns: Sequence[str], size: int, what: str = "token") -> None:
+    """Every id in ``columns`` lies in [0, size) (``-100``, the ignored label, allowed in ``labels``)."""
+    for name, dataset in splits.items():
+        if not len(dataset):
+            continue
+        for column in columns:
+            values = dataset.data.column(column)
+            if not pa.types.is_integer(values.type):
+                values = pc.list_flatten(values)
+            if column == "labels":
+                values = pc.filter(values, pc.not_equal(values, IGNORE_INDEX))
+            if not len(values):
+                continue
+            bounds = pc.min_max(values)
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
+            if low < 0 or high >= size:
+                raise CorpusFolderError(f"{path / name}: column '{column}': {what} ids must be in [0, {size}), "
+                                        f"found {low} to {high}; the corpus and its tokenizer/ do not belong together")
+
+
+def window_of(splits: DatasetDict, column: str = "input_ids", extra: int = 1) -> int:
+    """The context length of checked splits: the common row length of ``column`` minus ``extra`` (the next id)."""
+    return len(splits["train"][0][column]) - extra
+
+
+def load_windows(data_dir: str | Path, vocab_size: int | None = None) -> DatasetDict:
+    """The windows splits of a corpus folder, checked: columns, one window length, ids below ``vocab_size``."""
+    path = Path(data_dir) / "lm"
+    windows = _load_dict(path, "windows (lm)")
+    width = check_columns(windows, path, ("input_ids", "attention_mask", "labels"), ())
+    if width < 2:
+        raise CorpusFolderError(f"{path}: column 'input_ids': windows of {width} ids; at least 2 are needed "
+                                "(context and next token)")
+    if vocab_size is not None:
+        check_ids(windows, path, ("input_ids", "labels"), vocab_size)
+    return windows
+
+
+def load_blocks(data_dir: str | Path, vocab_size: int | None = None) -> DatasetDict:
+    """The block-label splits (context_ids, next_id, label, count) of a corpus folder; ``label`` becomes
+    ``labels``. Checked like :func:`load_windows`, and every label is one of the class names."""
+    path = Path(data_dir) / "blocks"
+    blocks = _load_dict(path, "blocks")
+    if "label" in next(iter(blocks.values())).column_names:
+        blocks = blocks.rename_column("label", "labels")
+    check_columns(blocks, path, ("context_ids",), ("next_id", "labels"))
+    if vocab_size is not None:
+        check_ids(blocks, path, ("context_ids", "next_id"), vocab_size)
+    check_ids(blocks, path, ("labels",), len(block_label_names(blocks, path)), what="block class")
+    return blocks
+
+
+def block_label_names(blocks: DatasetDict, path: str | Path = "blocks") -> list[str]:
     """Class names of the ``labels`` column (a ``ClassLabel``)."""
-    feature = blocks["train"].features["labels"]
+    feature = blocks["train"].features.get("labels")
     names = getattr(feature, "names", None)
     if not names:
-        raise CorpusFolderError("blocks/train: column 'labels' is not a ClassLabel with block class names")
+        raise CorpusFolderError(f"{Path(path) / 'train'}: column 'labels' is not a ClassLabel with block class names")
     return list(names)
 
 
 def load_tokenizer(data_dir: str | Path) -> LayerTokenizer:
     """The corpus tokenizer saved at ``DIR/tokenizer/``."""
     path = Path(data_dir) / "tokenizer"
+    if not Path(data_dir).is_dir():
+        raise CorpusFolderError(f"{data_dir}: no such corpus folder; build one with `arch-gpt corpus`")
     if not (path / "tokenizer.json").is_file():
         raise CorpusFolderError(f"{path}: tokenizer.json missing (not a corpus folder)")
-    return LayerTokenizer.from_pretrained(path)
+    try:
+        return LayerTokenizer.from_pretrained(path)
+    except UserInputError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise CorpusFolderError(f"{path / 'tokenizer.json'}: not a layer tokenizer ({type(err).__name__}: "
+                                f"{' '.join(str(err).split())[:200]})") from None
 
 
 def corpus_summary(data_dir: str | Path) -> str:
@@ -85,16 +208,24 @@ def corpus_summary(data_dir: str | Path) -> str:
     return "; ".join(parts)
 
 
-def heldout_split(splits: DatasetDict, requested: str | None) -> str:
-    """The held-out split's name: ``requested``, else 'test', else 'validation'."""
+def heldout_split(splits: DatasetDict, requested: str | None, folder: str | Path = "") -> str:
+    """The held-out split's name: ``requested``, else 'test', else 'validation'; it must hold rows (held-out
+    metrics of nothing would be NaN). ``folder`` (the splits' folder) is named in errors."""
     if requested is not None:
         if requested not in splits:
-            raise CorpusFolderError(f"--heldout_split: no split {requested!r} (splits: {', '.join(splits)})")
-        return requested
-    for name in HELDOUT_SPLITS:
-        if name in splits:
-            return name
-    raise CorpusFolderError(f"corpus has no held-out split ('test' or 'validation'); splits: {', '.join(splits)}")
+            raise CorpusFolderError(f"--heldout_split: no split {requested!r} in {folder or 'the corpus'} (splits: "
+                                    f"{', '.join(splits)})")
+        name = requested
+    else:
+        name = next((n for n in HELDOUT_SPLITS if n in splits), None)
+        if name is None:
+            raise CorpusFolderError(f"{folder or 'corpus'}: no held-out split ('test' or 'validation'); splits: "
+                                    f"{', '.join(splits)}; name one with --heldout_split")
+    if not len(splits[name]):
+        raise CorpusFolderError(f"--heldout_split: split {name!r} of {folder or 'the corpus'} is empty (a corpus "
+                                "built with --validation-fraction 0?); pass --heldout_split train to evaluate on the "
+                                "training split")
+    return name
 
 
 def subsample(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
@@ -104,7 +235,7 @@ def subsample(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
     if limit < 1:
         raise UserInputError(f"max windows: must be >= 1, got {limit}")
     rows = np.sort(np.random.default_rng(seed).choice(len(dataset), size=limit, replace=False))
-    return dataset.select(rows)
+    return dataset.select(rows, keep_in_memory=True)
 
 
 def extend_tokenizer(model_tokenizer: LayerTokenizer, corpus_tokenizer: LayerTokenizer) -> LayerTokenizer:
@@ -135,7 +266,8 @@ def remap_ids(dataset: Dataset, table: np.ndarray, columns: Sequence[str]) -> Da
             out[col] = np.where(values < 0, values, table[np.clip(values, 0, None)]).tolist()
         return out
 
-    return dataset.map(apply, batched=True, desc="re-mapping token ids")
+    # in memory: the corpus folder is the user's input, no cache file is written into it
+    return dataset.map(apply, batched=True, desc="re-mapping token ids", keep_in_memory=True)
 
 
 def select_columns(dataset: Dataset, columns: Sequence[str]) -> Dataset:

@@ -17,6 +17,7 @@ training record keeps the earlier stages, so the final model card lists every co
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -24,8 +25,11 @@ from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import ArchGPT
 from arch_gpt.tokenizer import LayerTokenizer
 from arch_gpt.training.arguments import ArchGPTTrainingArguments, CheckpointArguments, DataArguments
-from arch_gpt.training.corpus_loading import extend_tokenizer, id_map, load_tokenizer, load_windows, remap_ids
-from arch_gpt.training.stages import gpt_stage, parse
+from arch_gpt.training.corpus_loading import (
+    extend_tokenizer, id_map, load_tokenizer, load_windows, remap_ids, window_of,
+)
+from arch_gpt.training.preflight import load_checkpoint
+from arch_gpt.training.stages import gpt_stage, parse, run_module
 
 MODULE = "arch_gpt.training.finetune"
 logger = logging.getLogger(__name__)
@@ -47,13 +51,15 @@ def with_corpus_vocabulary(gpt: ArchGPT, corpus_tokenizer: LayerTokenizer) -> Ar
 def main(args: Sequence[str] | None = None) -> dict[str, float]:
     """Parse ``args``, fine-tune the checkpoint, evaluate, save; returns the held-out metrics."""
     (data_args, ckpt_args, training_args), args = parse(
-        (DataArguments, CheckpointArguments, ArchGPTTrainingArguments), args)
-    if not ckpt_args.model_name_or_path:
-        raise UserInputError("--model_name_or_path: required (the pre-trained checkpoint to fine-tune)")
+        (DataArguments, CheckpointArguments, ArchGPTTrainingArguments), args, MODULE)
     corpus_tokenizer = load_tokenizer(data_args.data_dir)
-    gpt = with_corpus_vocabulary(ArchGPT.from_pretrained(ckpt_args.model_name_or_path, device="cpu"),
-                                 corpus_tokenizer)
-    windows = load_windows(data_args.data_dir)
+    windows = load_windows(data_args.data_dir, corpus_tokenizer.vocab_size)
+    gpt = load_checkpoint(ckpt_args.model_name_or_path, "the pre-trained checkpoint to fine-tune")
+    if window_of(windows) != gpt.window:
+        raise UserInputError(f"--model_name_or_path: {ckpt_args.model_name_or_path} predicts from {gpt.window} "
+                             f"tokens, but --data_dir {Path(data_args.data_dir) / 'lm'} has windows of "
+                             f"{window_of(windows)}")
+    gpt = with_corpus_vocabulary(gpt, corpus_tokenizer)
     table = id_map(corpus_tokenizer, gpt.tokenizer)
     for split in list(windows):
         windows[split] = remap_ids(windows[split], table, ("input_ids", "labels"))
@@ -64,4 +70,4 @@ def main(args: Sequence[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_module(MODULE, main))

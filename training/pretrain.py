@@ -18,13 +18,15 @@ to ``--final_dir`` (default ``--output_dir``).
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Sequence
 
+from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import ArchGPT
 from arch_gpt.training.arguments import ArchGPTTrainingArguments, CheckpointArguments, DataArguments, GPTArguments
-from arch_gpt.training.corpus_loading import load_tokenizer, load_windows
-from arch_gpt.training.stages import gpt_stage, parse
+from arch_gpt.training.corpus_loading import load_tokenizer, load_windows, window_of
+from arch_gpt.training.stages import gpt_stage, parse, run_module
 
 MODULE = "arch_gpt.training.pretrain"
 
@@ -32,10 +34,13 @@ MODULE = "arch_gpt.training.pretrain"
 def main(args: Sequence[str] | None = None) -> dict[str, float]:
     """Parse ``args``, pre-train, evaluate, save; returns the held-out metrics."""
     (gpt_args, data_args, ckpt_args, training_args), args = parse(
-        (GPTArguments, DataArguments, CheckpointArguments, ArchGPTTrainingArguments), args)
-    windows = load_windows(data_args.data_dir)
+        (GPTArguments, DataArguments, CheckpointArguments, ArchGPTTrainingArguments), args, MODULE)
+    if ckpt_args.model_name_or_path:
+        raise UserInputError("--model_name_or_path: pretrain starts a new GPT and would ignore it; continue a "
+                             "checkpoint with python -m arch_gpt.training.finetune")
     tokenizer = load_tokenizer(data_args.data_dir)
-    window = len(windows["train"][0]["input_ids"]) - 1 if len(windows["train"]) else 10
+    windows = load_windows(data_args.data_dir, tokenizer.vocab_size)
+    window = window_of(windows)
     gpt = ArchGPT.create(tokenizer, seed=training_args.seed, n_embd=gpt_args.n_embd, n_layer=gpt_args.n_layer,
                          n_head=gpt_args.n_head, dropout=gpt_args.dropout, window=window,
                          corpus=Path(data_args.data_dir).name, device="cpu")
@@ -45,4 +50,4 @@ def main(args: Sequence[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_module(MODULE, main))

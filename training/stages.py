@@ -11,13 +11,12 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from datasets import DatasetDict
 from transformers import HfArgumentParser, PreTrainedModel, default_data_collator
-from transformers.trainer_utils import get_last_checkpoint
 
-from arch_gpt.errors import UserInputError
+from arch_gpt.errors import UserInputError, run_entry_point
 from arch_gpt.hub import StageRecord
 from arch_gpt.modeling import ArchGPT
 from arch_gpt.training.arguments import ArchGPTTrainingArguments, CheckpointArguments, DataArguments
@@ -25,15 +24,51 @@ from arch_gpt.training.corpus_loading import (
     WINDOW_COLUMNS, corpus_summary, heldout_split, select_columns, subsample,
 )
 from arch_gpt.training.metrics import Baselines, next_layer_metrics, next_token_arrays
+from arch_gpt.training.preflight import check_resume_matches, check_run_arguments, resume_checkpoint
 from arch_gpt.training.weighted_trainer import TimeBudgetCallback, WeightedLossTrainer
 
 logger = logging.getLogger(__name__)
 
 
-def parse(types: tuple[type, ...], args: Sequence[str] | None):
-    """Parse ``args`` (default ``sys.argv[1:]``) into the dataclasses; also returns the argument list used."""
+def parse(types: tuple[type, ...], args: Sequence[str] | None, module: str | None = None):
+    """Parse ``args`` (default ``sys.argv[1:]``) into the dataclasses, whose ``__post_init__`` checks the values,
+    then check the paths (:func:`check_run_arguments`); also returns the argument list used. Unknown flags are
+    argparse's usage error (exit 2); a value the dataclasses refuse is a UserInputError naming its flag."""
     args = list(sys.argv[1:] if args is None else args)
-    return HfArgumentParser(types).parse_args_into_dataclasses(args), args
+    parser = HfArgumentParser(types, prog=f"python -m {module}" if module else None,
+                              usage="%(prog)s --data_dir DIR [--output_dir DIR] [options] (--help lists them)")
+    try:
+        *parsed, remaining = parser.parse_args_into_dataclasses(args, return_remaining_strings=True)
+    except UserInputError:
+        raise
+    except ValueError as err:  # TrainingArguments' own checks (several lines, naming the flags)
+        raise UserInputError(" ".join(str(err).split())) from None
+    if remaining:
+        parser.error(f"unrecognized arguments: {' '.join(remaining)}")
+    check_run_arguments(tuple(parsed))
+    return tuple(parsed), args
+
+
+def take_debug_flag(args: Sequence[str]) -> tuple[list[str], bool]:
+    """Remove a bare ``--debug`` (no value) from ``args``; ``--debug underflow_overflow`` stays the Trainer's."""
+    args, debug = list(args), False
+    for i, arg in reversed(list(enumerate(args))):
+        if arg == "--debug" and (i + 1 == len(args) or args[i + 1].startswith("--")):
+            del args[i]
+            debug = True
+    return args, debug
+
+
+def run_module(module: str, main: Callable[[list[str]], Any], args: Sequence[str] | None = None) -> int:
+    """What ``python -m <module>`` runs: ``main(args)`` through the package's one error path (a user error is one
+    line and exit 2; a bug one line and exit 1, its traceback with a bare ``--debug`` or ``ARCH_GPT_DEBUG=1``)."""
+    args, debug = take_debug_flag(sys.argv[1:] if args is None else args)
+
+    def body() -> int:
+        main(args)
+        return 0
+
+    return run_entry_point(f"python -m {module}", body, debug=debug)
 
 
 _SECRET_OPTIONS = ("--hub_token",)
@@ -82,33 +117,21 @@ def take_push_target(training_args: ArchGPTTrainingArguments) -> PushTarget:
     return target
 
 
-def resume_checkpoint(training_args: ArchGPTTrainingArguments) -> str | None:
-    """The Trainer checkpoint to resume from: a folder, or 'last' = newest ``checkpoint-*`` in output_dir."""
-    value = training_args.resume_from_checkpoint
-    if value is None:
-        return None
-    if value == "last":
-        last = get_last_checkpoint(training_args.output_dir) if Path(training_args.output_dir).is_dir() else None
-        if last is None:
-            raise UserInputError(f"--resume_from_checkpoint last: no checkpoint-* folder in {training_args.output_dir}")
-        return last
-    if not Path(value).is_dir():
-        raise UserInputError(f"--resume_from_checkpoint: {value}: no such checkpoint folder")
-    return value
-
-
 def train(model: PreTrainedModel, training_args: ArchGPTTrainingArguments, splits: DatasetDict, train_split: str,
           eval_split: str, columns: Sequence[str], loss_weighting: str) -> WeightedLossTrainer:
     """Run the count-weighted ``Trainer`` on the given splits (resuming when asked); returns the trainer."""
     if training_args.eval_strategy != "no" and len(splits[eval_split]) == 0:
         training_args.eval_strategy = "no"
+    checkpoint = resume_checkpoint(training_args)
+    if checkpoint is not None:
+        check_resume_matches(checkpoint, model)
     callbacks = [TimeBudgetCallback(training_args.max_train_minutes)] if training_args.max_train_minutes else []
     trainer = WeightedLossTrainer(
         model=model, args=training_args, train_dataset=select_columns(splits[train_split], columns),
         eval_dataset=select_columns(splits[eval_split], columns), data_collator=default_data_collator,
         loss_weighting=loss_weighting, callbacks=callbacks,
     )
-    result = trainer.train(resume_from_checkpoint=resume_checkpoint(training_args))
+    result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.log_metrics("train", result.metrics)
     return trainer
 
@@ -138,7 +161,8 @@ def gpt_stage(gpt: ArchGPT, stage: str, module: str, args: Sequence[str], data_a
               windows: DatasetDict, extra: dict[str, Any]) -> dict[str, float]:
     """Train ``gpt.model`` on the windows, evaluate vs the baselines, record the stage and save (and push)."""
     push = take_push_target(training_args)
-    heldout = heldout_split(windows, data_args.heldout_split)
+    summary = corpus_summary(data_args.data_dir)  # a bad summary.json fails before training, not after
+    heldout = heldout_split(windows, data_args.heldout_split, Path(data_args.data_dir) / "lm")
     if "train" not in windows:
         raise UserInputError(f"{data_args.data_dir}: the corpus has no 'train' split")
     windows = DatasetDict({
@@ -157,7 +181,6 @@ def gpt_stage(gpt: ArchGPT, stage: str, module: str, args: Sequence[str], data_a
         metrics["heldout_window_occurrences"] = int(heldout_arrays.count.sum())
         trainer.log_metrics(heldout, metrics)
         trainer.log(reporter_metrics(metrics))
-        summary = corpus_summary(data_args.data_dir)
         data_line = (f"{len(windows['train'])} distinct training windows, {len(windows[heldout])} held-out "
                      f"('{heldout}' split, architectures not in train)" + (f"; {summary}" if summary else ""))
         params = hyperparameters(training_args, trainer, {"loss_weighting": data_args.loss_weighting, **extra})
