@@ -119,6 +119,7 @@ def _empty_heldout(world: dict, tmp: Path, part: str) -> Path:
 
 CORPUS_CASES = {  # id: (make the corpus folder, needle in the message)
     "data-dir-missing": (lambda w, t, p: t / "nope", "no such corpus folder"),
+    "data-dir-is-a-file": (lambda w, t, p: (t / "file").write_text("x") and t / "file", "a file, not a corpus folder"),
     "data-dir-empty": (lambda w, t, p: (t / "empty").mkdir() or t / "empty", "tokenizer.json missing"),
     "dataset-dict-json-corrupt": (_write("{part}/dataset_dict.json", '{"splits": ["train",'),
                                   "dataset_dict.json: line 1"),

@@ -173,7 +173,8 @@ def load_tokenizer(data_dir: str | Path) -> LayerTokenizer:
     """The corpus tokenizer saved at ``DIR/tokenizer/``."""
     path = Path(data_dir) / "tokenizer"
     if not Path(data_dir).is_dir():
-        raise CorpusFolderError(f"{data_dir}: no such corpus folder; build one with `arch-gpt corpus`")
+        what = "a file, not a corpus folder" if Path(data_dir).exists() else "no such corpus folder"
+        raise CorpusFolderError(f"--data_dir: {data_dir}: {what}; build one with `arch-gpt corpus`")
     if not (path / "tokenizer.json").is_file():
         raise CorpusFolderError(f"{path}: tokenizer.json missing (not a corpus folder)")
     try:
