@@ -58,10 +58,16 @@ class ExecutionConfig:
 
 
 class Executor(Protocol):
-    """Evaluates a batch; ``on_result`` is called in the search's process as each trial finishes."""
+    """Evaluates a batch (``run``; ``on_result`` is called in the search's process as each trial finishes), or
+    trial by trial for steady-state search (``submit`` up to ``slots`` trials, ``wait_any`` for one)."""
+    slots: int
 
     def run(self, evaluator: Evaluator, candidates: Sequence[Candidate], on_result: OnResult
             ) -> list[FitnessRecord]: ...
+
+    def submit(self, evaluator: Evaluator, candidate: Candidate) -> None: ...
+
+    def wait_any(self) -> tuple[Candidate, FitnessRecord]: ...
 
     def close(self) -> None: ...
 
@@ -149,8 +155,19 @@ def run_one(evaluator: Evaluator, candidate: Candidate) -> FitnessRecord:
 class SerialExecutor:
     """Trials one after another in this process, each with the search's fair share of threads."""
 
+    slots = 1
+
     def __init__(self, threads: int | None = None):
         self.share = ThreadShare(1, threads).__enter__()
+        self._queue: list[tuple[Evaluator, Candidate]] = []
+
+    def submit(self, evaluator: Evaluator, candidate: Candidate) -> None:
+        self._queue.append((evaluator, candidate))
+
+    def wait_any(self) -> tuple[Candidate, FitnessRecord]:
+        evaluator, candidate = self._queue.pop(0)
+        with torch_threads(self.share.threads()):
+            return candidate, run_one(evaluator, candidate)
 
     def run(self, evaluator: Evaluator, candidates: Sequence[Candidate], on_result: OnResult
             ) -> list[FitnessRecord]:

@@ -24,7 +24,7 @@ from arch_gpt.search.checkpoint import TrialJournal, load_checkpoint, save_check
 from arch_gpt.search.execution import Executor, SerialExecutor
 from arch_gpt.search.export import write_best_genome
 from arch_gpt.search.plotting import plot_convergence
-from arch_gpt.search.protocols import GenerationHook, KeepsRunFolder, KeepsWeights
+from arch_gpt.search.protocols import GenerationHook, KeepsRunFolder, KeepsWeights, ProposesOne
 from arch_gpt.search.records import Candidate, FitnessRecord, HistoryEntry, Individual, SearchResult, SearchState
 
 if TYPE_CHECKING:  # pragma: no cover  (strategies.base imports this module to offer Strategy.run)
@@ -85,10 +85,15 @@ def _run(strategy: "Strategy", output_dir, resume: bool, progress: bool, on_gene
     if not resume:
         journal.clear()
     budget = strategy.budget
+    steady = SteadyStateRun(strategy, executor) if isinstance(strategy, ProposesOne) and strategy.asynchronous \
+        else None
     with tqdm(total=budget, initial=state.evaluations, disable=not progress, desc=label,
               unit="eval", dynamic_ncols=True) as bar:
         while state.evaluations < budget:
-            done = _generation(strategy, state, rng, budget, executor, journal)
+            if steady is not None:
+                done = steady.step(state, rng, budget)
+            else:
+                done = _generation(strategy, state, rng, budget, executor, journal)
             if out is not None:
                 append_jsonl(out / HISTORY, (h.to_json() for h in state.history[-done:]))
                 save_checkpoint(ckpt, strategy.config(), state, rng)
@@ -165,20 +170,59 @@ def _evaluate(strategy: "Strategy", state: SearchState, batch: Sequence[Candidat
     state.cache.update((r.key, r) for r in records)
     individuals = []
     for c in batch:
-        record = state.cache[c.key]
         cached = c.key not in fresh
         fresh.pop(c.key, None)  # a repeat inside the batch is cached too
-        ind = Individual(c, record)
-        individuals.append(ind)
-        state.evaluations += 1
-        if state.best is None or ind.fitness > state.best.fitness:
-            state.best = ind
-        state.history.append(HistoryEntry(
-            evaluation=state.evaluations, generation=state.generation, key=c.key, fitness=record.fitness,
-            test_acc=record.test_acc, params=record.params, cost_s=0.0 if cached else record.cost_s,
-            error=record.error, cached=cached, origin=c.origin, parents=tuple(c.parents),
-            predicted_units=tuple(c.predicted_units), best_fitness=state.best.fitness))
+        individuals.append(record_evaluation(state, c, state.cache[c.key], cached))
     return individuals, elapsed
+
+
+def record_evaluation(state: SearchState, c: Candidate, record: FitnessRecord, cached: bool) -> Individual:
+    """Count one evaluation: the best so far and its history line."""
+    ind = Individual(c, record)
+    state.evaluations += 1
+    if state.best is None or ind.fitness > state.best.fitness:
+        state.best = ind
+    state.history.append(HistoryEntry(
+        evaluation=state.evaluations, generation=state.generation, key=c.key, fitness=record.fitness,
+        test_acc=record.test_acc, params=record.params, cost_s=0.0 if cached else record.cost_s,
+        error=record.error, cached=cached, origin=c.origin, parents=tuple(c.parents),
+        predicted_units=tuple(c.predicted_units), best_fitness=state.best.fitness))
+    return ind
+
+
+class SteadyStateRun:
+    """Asynchronous evolution: a new child is proposed whenever a trial finishes, so no worker waits for the
+    slowest trial of a generation. Each step records one finished trial (a "generation" of one) and refills the
+    workers. Which child comes next depends on which trial finishes first, so with several workers the result
+    depends on timing: it is not reproducible across runs or worker counts, and a resumed run re-proposes the
+    trials that were in flight (finished ones are never lost: each step is checkpointed)."""
+
+    def __init__(self, strategy: "Strategy", executor: Executor):
+        self.strategy, self.executor = strategy, executor
+        self.in_flight: dict[str, Candidate] = {}
+
+    def step(self, state: SearchState, rng: np.random.Generator, budget: int) -> int:
+        s = self.strategy
+        while len(self.in_flight) < self.executor.slots and state.evaluations + len(self.in_flight) < budget:
+            cand = s.propose_one(state, rng, list(self.in_flight.values()))
+            if s.reconstructor is not None:
+                cand = s.reconstructor.reconstruct(s.space, [cand], state.evaluations / budget, rng)[0]
+            if cand.key in self.in_flight:  # rare (novelty retries ran out): wait for a trial instead
+                break
+            if state.seen(cand.key):  # a repeat counts once more, at no cost
+                s.update(state, [record_evaluation(state, cand, state.cache[cand.key], True)], rng)
+                state.generation += 1
+                return 1
+            self.in_flight[cand.key] = cand
+            self.executor.submit(s.evaluator, cand)
+        start = perf_counter()
+        cand, record = self.executor.wait_any()
+        state.timings.evaluation_s += perf_counter() - start
+        del self.in_flight[cand.key]
+        state.cache[record.key] = record
+        s.update(state, [record_evaluation(state, cand, record, False)], rng)
+        state.generation += 1
+        return 1
 
 
 def _result(strategy: "Strategy", state: SearchState, out: Path | None, label: str) -> SearchResult:

@@ -26,7 +26,7 @@ Genome = Hashable  # space-specific and immutable
 
 __all__ = ["Genome", "Unit", "Candidate", "FitnessRecord", "SearchSpace", "Evaluator", "Reconstructor",
            "NextTokenPredictor", "BlockLabeller", "HasContextArchitecture", "HasBlockClasses", "HasConfig", "HasUnitModules", "ParsesKeys",
-           "SerializesGenomes", "KeepsRunFolder", "KeepsWeights", "RunsTrials", "GenerationHook"]
+           "SerializesGenomes", "KeepsRunFolder", "KeepsWeights", "RunsTrials", "ProposesOne", "GenerationHook"]
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,16 @@ class BlockLabeller(Protocol):
 
     def classify_blocks(self, contexts: Sequence[Sequence[str]], tokens: Sequence[str],
                         allowed_labels: Sequence[str] | None = None) -> list[str]: ...
+
+
+@runtime_checkable
+class ProposesOne(Protocol):
+    """A strategy that can run asynchronously (steady state): one new candidate whenever a trial finishes,
+    given the candidates still ``pending`` (in flight). ``asynchronous`` switches it on."""
+    asynchronous: bool
+
+    def propose_one(self, state: SearchState, rng: np.random.Generator, pending: Sequence[Candidate]) -> Candidate:
+        ...
 
 
 GenerationHook = Callable[[SearchState], None]

@@ -58,6 +58,33 @@ class RayExecutor:
         self._task = ray.remote(_trial).options(num_cpus=self.cpus, num_gpus=self.gpus,
                                                max_retries=config.max_retries)
         self._shipped: tuple[int, Any] | None = None
+        self._async: dict[Any, tuple[Evaluator, Candidate]] = {}
+
+    @property
+    def slots(self) -> int:
+        return self.config.workers
+
+    def submit(self, evaluator: Evaluator, candidate: Candidate) -> None:
+        """Start one trial now (steady-state search)."""
+        payload = evaluator.prepare(candidate) if isinstance(evaluator, RunsTrials) else None
+        self._async[self._task.remote(self._evaluator_ref(evaluator), candidate, payload, self.threads)] = \
+            (evaluator, candidate)
+
+    def wait_any(self) -> tuple[Candidate, FitnessRecord]:
+        """The first submitted trial to finish, with its record (kept by ``finish``)."""
+        (done,), _ = ray.wait(list(self._async), num_returns=1)
+        evaluator, candidate = self._async.pop(done)
+        return candidate, self._collect(evaluator, candidate, done)
+
+    def _collect(self, evaluator: Evaluator, cand: Candidate, done) -> FitnessRecord:
+        try:
+            record, artifact = ray.get(done)
+        except RayError as err:  # the worker died more often than max_retries allows
+            reason = f"worker lost after {self.config.max_retries} retries: {str(err).splitlines()[0]}"
+            record, artifact = FitnessRecord(cand.key, 0.0, error=reason[:500]), None
+        if isinstance(evaluator, RunsTrials):
+            record = evaluator.finish(cand, record, artifact)
+        return record
 
     def _evaluator_ref(self, evaluator: Evaluator):
         if self._shipped is None or self._shipped[0] != id(evaluator):
@@ -78,13 +105,7 @@ class RayExecutor:
             (done,), _ = ray.wait(list(pending), num_returns=1)
             i = pending.pop(done)
             cand = candidates[i]
-            try:
-                record, artifact = ray.get(done)
-            except RayError as err:  # the worker died more often than max_retries allows
-                reason = f"worker lost after {self.config.max_retries} retries: {str(err).splitlines()[0]}"
-                record, artifact = FitnessRecord(cand.key, 0.0, error=reason[:500]), None
-            if isinstance(evaluator, RunsTrials):
-                record = evaluator.finish(cand, record, artifact)
+            record = self._collect(evaluator, cand, done)
             records[i] = record
             on_result(cand, record)
         return records  # type: ignore[return-value]

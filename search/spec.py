@@ -128,6 +128,7 @@ class SearchConfig:
     device: str | None = None
     # where trials run (search/execution.py): serial for 1 worker, else Ray
     execution: ExecutionConfig = ExecutionConfig()
+    asynchronous: bool = False  # re only: steady state, a child whenever a trial finishes (order-dependent)
     # block-space options (None: the space's defaults; widths default per dataset)
     widths: tuple[int, ...] | None = None
     min_blocks: int | None = None
@@ -212,6 +213,8 @@ def validate(config: SearchConfig) -> StrategySpec:
                              + ("" if spec.gpt else " or use a +gpt strategy"))
     if config.device is not None:
         resolve_device(config.device)
+    if config.asynchronous and spec.base != "re":
+        raise UserInputError(f"asynchronous: only regularized evolution (re) runs in steady state, not {spec.base!r}")
     return spec
 
 
@@ -297,7 +300,8 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
         strategy = create_strategy("random", batch_size=population, **common)
     elif spec.base == "re":
         strategy = create_strategy("re", population=population, sample_size=max(1, min(10, population // 3)),
-                                   children_per_generation=min(10, population), **common)
+                                   children_per_generation=min(10, population), asynchronous=config.asynchronous,
+                                   **common)
     else:
         strategy = create_strategy(spec.base, **common)
     return Search(strategy, spec, finetuner, config.execution)

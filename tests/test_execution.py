@@ -152,3 +152,51 @@ def test_a_driver_killed_mid_generation_resumes_without_redoing_finished_trials(
     hb = [{k: v for k, v in json.loads(l).items() if k != "cost_s"}
           for l in (tmp_path / "ref-run" / "history.jsonl").read_text().splitlines()]
     assert ha == hb and len(ha) == reference.evaluations
+
+
+def steady(log, workers_executor, budget=14):
+    from arch_gpt.search.strategies.evolution import RegularizedEvolution
+    return RegularizedEvolution(ChainSpace(length=3), TrialToyEvaluator(str(log), 0.05), population=4, sample_size=2,
+                                budget=budget, seed=1, asynchronous=True).run(progress=False,
+                                                                                executor=workers_executor)
+
+
+def test_steady_state_evolution_serially_is_deterministic(tmp_path):
+    a, b = (steady(tmp_path, SerialExecutor()) for _ in range(2))
+    assert history(a) == history(b) and a.evaluations == 14 and a.generations == 14
+    assert {h.origin for h in a.history[4:]} <= {"mutation"} and {h.origin for h in a.history[:4]} == {"sample"}
+
+
+def test_steady_state_evolution_on_two_ray_workers(local_ray, tmp_path):
+    result = steady(tmp_path, RayExecutor(ExecutionConfig(workers=2)))
+    assert result.evaluations == 14 and len({h.key for h in result.history}) >= 10
+    assert result.best.fitness == max(h.fitness for h in result.history)
+
+
+def test_steady_state_checkpoints_every_trial_and_resumes(tmp_path, monkeypatch):
+    from arch_gpt.search import loop
+    real, saves = loop.save_checkpoint, []
+
+    def save_then_die(*a, **kw):
+        real(*a, **kw)
+        saves.append(1)
+        if len(saves) == 6:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
+    from arch_gpt.search.strategies.evolution import RegularizedEvolution
+
+    def make():
+        return RegularizedEvolution(ChainSpace(length=3), TrialToyEvaluator(str(tmp_path), 0.0), population=4,
+                                    sample_size=2, budget=12, seed=1, asynchronous=True)
+    with pytest.raises(KeyboardInterrupt):
+        make().run(tmp_path / "run", progress=False)
+    assert json.loads((tmp_path / "run" / "checkpoint.json").read_text())["evaluations"] == 6
+    monkeypatch.setattr(loop, "save_checkpoint", real)
+    resumed = make().run(tmp_path / "run", resume=True, progress=False)
+    assert resumed.evaluations == 12 and [h.evaluation for h in resumed.history] == list(range(1, 13))
+
+
+def test_only_regularized_evolution_runs_asynchronously():
+    from arch_gpt.search.spec import SearchConfig, validate
+    with pytest.raises(UserInputError, match="^asynchronous: only regularized evolution"):
+        validate(SearchConfig(strategy="ga", asynchronous=True))

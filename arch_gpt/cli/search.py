@@ -58,6 +58,8 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
     x.add_argument("--gpus-per-trial", type=float, help="GPUs a trial reserves (default: 1 when there are GPUs)")
     x.add_argument("--threads", type=int,
                    help="torch threads per trial (default: its CPU share, split with other searches running here)")
+    x.add_argument("--async", dest="asynchronous", action="store_true",
+                   help="re only: steady state, a new child whenever a trial finishes (results depend on timing)")
     x.add_argument("--max-retries", type=int, default=2, help="retries of a trial whose worker died (default: 2)")
 
 
