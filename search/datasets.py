@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 from arch_gpt.errors import UserInputError
+from arch_gpt.search.evaluators.resident import DeviceAugment
 
 DATASETS = ("digits", "cifar10", "cifar100", "imagenet")
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 8, 1024  # image side in pixels; larger images are refused before any allocation
@@ -43,6 +44,8 @@ class ImageData:
     test: Dataset
     num_classes: int
     image_size: tuple[int, int, int]  # (H, W, C), the library's size convention; tensors are C x H x W
+    train_plain: Dataset | None = None  # the training split without augmentation (None: ``train`` has none)
+    augment: DeviceAugment | None = None  # ``train``'s augmentation, for device-resident training
 
     def __repr__(self) -> str:
         return (f"ImageData({self.name}, train={len(self.train)}, val={len(self.val)}, test={len(self.test)}, "
@@ -146,8 +149,11 @@ def _cifar(name: str, data_dir, download: bool, size: int, subset: float | None,
     keep = _keep(train_aug.targets, subset, seed)
     tr, va = stratified_split(np.asarray(train_aug.targets)[keep], [1.0 - VAL_FRACTION, VAL_FRACTION], seed)
     test_keep = _keep(test.targets, subset, seed)
+    fill = tuple(-m / s for m, s in zip(_CIFAR_MEAN, _CIFAR_STD))  # black, normalized: what RandomCrop pads with
     return ImageData(name, Subset(train_aug, keep[tr].tolist()), Subset(train_plain, keep[va].tolist()),
-                     Subset(test, test_keep.tolist()), len(train_aug.classes), (size, size, 3))
+                     Subset(test, test_keep.tolist()), len(train_aug.classes), (size, size, 3),
+                     train_plain=Subset(train_plain, keep[tr].tolist()),
+                     augment=DeviceAugment(4, fill, True) if size == 32 else None)
 
 
 # ----------------------------------------------------------------------------- ImageNet folders

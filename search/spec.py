@@ -39,7 +39,7 @@ GPT_DEFAULTS = {"model": DEFAULT_MODEL, "mask_rate": 0.4, "top_k": 1, "temperatu
 GPT_OPTIONS = ("model", "mask_rate", "top_k", "temperature")
 FINETUNE_OPTIONS = ("finetune_steps", "finetune_top", "finetune_lr")
 TRAINING_OPTIONS = ("dataset", "data_dir", "download", "subset", "input_size", "epochs", "lr", "batch_size",
-                    "max_steps_per_epoch", "device", "widths", "min_blocks", "max_blocks")
+                    "max_steps_per_epoch", "device", "widths", "min_blocks", "max_blocks", "bf16", "resident_data")
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,8 @@ class SearchConfig:
     max_steps_per_epoch: int | None = None
     accelerate: bool = True  # weight inheritance, predicted-only and BN-only training
     device: str | None = None
+    bf16: bool = False  # autocast candidate training to bfloat16
+    resident_data: bool | None = None  # keep small datasets on the device (None: on CUDA)
     # where trials run (search/execution.py): serial for 1 worker, else Ray
     execution: ExecutionConfig = ExecutionConfig()
     asynchronous: bool = False  # re only: steady state, a child whenever a trial finishes (order-dependent)
@@ -261,7 +263,8 @@ def build_evaluator(config: SearchConfig, space: SearchSpace, data: ImageData | 
     training = TrainingConfig(
         epochs=_pick(config.epochs, d.epochs), lr=_pick(config.lr, d.lr), batch_size=_pick(config.batch_size,
                                                                                            d.batch_size),
-        max_steps_per_epoch=config.max_steps_per_epoch, device=config.device, seed=config.seed,
+        max_steps_per_epoch=config.max_steps_per_epoch, device=config.device, seed=config.seed, bf16=config.bf16,
+        resident_data=config.resident_data,
         train_predicted_only=fast, bn_only=fast, inherit_weights=fast)
     return TrainingEvaluator(space, data, training)
 

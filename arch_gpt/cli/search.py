@@ -50,6 +50,9 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-blocks", type=int, help="block space: fewest blocks")
     p.add_argument("--max-blocks", type=int, help="block space: most blocks")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--bf16", action="store_true", help="train candidates with bfloat16 autocast")
+    p.add_argument("--resident-data", dest="resident_data", action=argparse.BooleanOptionalAction,
+                   help="keep small datasets on the device, augmented there (default: on CUDA only)")
     x = p.add_argument_group("parallel trials (Ray)")
     x.add_argument("--workers", type=int, default=1,
                    help="trials at once; 1 (default) runs them here one by one, more starts a local Ray instance")

@@ -39,6 +39,7 @@ from arch_gpt.devices import resolve_device
 from arch_gpt.errors import UserInputError
 from arch_gpt.io import atomic_write_bytes
 from arch_gpt.search.datasets import ImageData
+from arch_gpt.search.evaluators.resident import batches, materialize
 from arch_gpt.search.protocols import (
     Candidate, FitnessRecord, HasUnitModules, KeepsRunFolder, KeepsWeights, RunsTrials, SearchSpace,
 )
@@ -59,6 +60,8 @@ class TrainingConfig:
     device: str | None = None  # None: cuda when available, else cpu
     num_workers: int | None = None  # None: 0 for in-memory tensors, else min(4, cpus)
     keep_in_memory: int = 64  # trained state dicts kept in RAM for inheritance
+    resident_data: bool | None = None  # None: on CUDA, keep small splits on the device (evaluators/resident.py)
+    bf16: bool = False  # autocast to bfloat16 for training and scoring
     seed: int = 0
 
     def __post_init__(self):
@@ -97,10 +100,26 @@ class TrainingEvaluator(KeepsRunFolder, KeepsWeights, RunsTrials):
         self.batch_size = self.config.batch_size
         self.weights_dir: Path | None = None
         self._weights: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
+        self._tensors: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __getstate__(self) -> dict:
-        """Pickled for a Ray worker: everything but the kept weights (a trial gets its parent's in ``prepare``)."""
-        return {**self.__dict__, "_weights": OrderedDict()}
+        """Pickled for a Ray worker: everything but the kept weights (a trial gets its parent's in ``prepare``)
+        and the device-resident tensors (each worker puts the data on its own device)."""
+        return {**self.__dict__, "_weights": OrderedDict(), "_tensors": {}}
+
+    @property
+    def resident(self) -> bool:
+        """Whether training data lives on the device (default: on CUDA only)."""
+        wanted = self.config.resident_data
+        return self.device.type == "cuda" if wanted is None else wanted
+
+    def _resident(self, dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        """The split as device tensors, made once per evaluator (the unaugmented images for training)."""
+        key = id(dataset)
+        if key not in self._tensors:
+            source = self.data.train_plain if dataset is self.data.train and self.data.train_plain else dataset
+            self._tensors[key] = materialize(source, self.device)
+        return self._tensors[key]
 
     # --- hooks the runner calls -----------------------------------------------------------------
     def set_output_dir(self, out: Path) -> None:
@@ -215,7 +234,7 @@ class TrainingEvaluator(KeepsRunFolder, KeepsWeights, RunsTrials):
             return "bn", fresh | bn
         return "full", names
 
-    def _fit(self, module: nn.Module, params: list, loader: DataLoader, steps: int) -> None:
+    def _fit(self, module: nn.Module, params: list, loader, steps: int) -> None:
         cfg = self.config
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         warmup = max(1, round(cfg.warmup_epochs * steps))
@@ -227,7 +246,8 @@ class TrainingEvaluator(KeepsRunFolder, KeepsWeights, RunsTrials):
                 if step >= steps:
                     break
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-                loss = loss_fn(module(x), y)
+                with self._autocast():
+                    loss = loss_fn(module(x), y)
                 if not torch.isfinite(loss):
                     raise CandidateFailure(f"non-finite loss ({loss.item()}) at epoch {epoch + 1} step {step + 1}")
                 opt.zero_grad(set_to_none=True)
@@ -240,12 +260,23 @@ class TrainingEvaluator(KeepsRunFolder, KeepsWeights, RunsTrials):
         module.eval()
         correct = total = 0
         for x, y in self._loader(dataset, shuffle=False, seed=0):
-            pred = module(x.to(self.device)).argmax(dim=1).cpu()
+            with self._autocast():
+                pred = module(x.to(self.device)).argmax(dim=1).cpu()
+            y = y.cpu()
             correct += int((pred == y).sum())
             total += len(y)
         return correct / max(total, 1)
 
-    def _loader(self, dataset, shuffle: bool, seed: int) -> DataLoader:
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
+
+    def _loader(self, dataset, shuffle: bool, seed: int):
+        """Batches of ``dataset``: device-resident tensors when enabled, else a seeded DataLoader (re-iterable)."""
+        if self.resident:
+            augment = self.data.augment if dataset is self.data.train else None
+            x, y = self._resident(dataset)
+            return _Reiterable(lambda: batches(x, y, self.batch_size, shuffle, seed, augment),
+                               -(-len(x) // self.batch_size))
         workers = self.config.num_workers
         if workers is None:
             workers = 0 if isinstance(dataset, TensorDataset) else min(4, os.cpu_count() or 1)
@@ -284,3 +315,16 @@ def _inherit(module: nn.Module, parent: dict[str, torch.Tensor]) -> set[str]:
         return set()
     module.load_state_dict(matched, strict=False)
     return {n for n, _ in module.named_parameters() if n in matched}
+
+
+class _Reiterable:
+    """An iterable that restarts its generator each epoch (what a DataLoader does)."""
+
+    def __init__(self, make, length: int):
+        self.make, self.length = make, length
+
+    def __iter__(self):
+        return self.make()
+
+    def __len__(self) -> int:
+        return self.length
