@@ -27,8 +27,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 __all__ = [
-    "Architecture", "LAYER_TYPES", "MAX_SIZE", "MULTI_INPUT_OPS", "POOL_TYPES", "ArchitectureError", "ConvLayer", "FCLayer",
-    "Layer", "OtherLayer", "PoolLayer", "Size", "check_layer", "format_layer", "layer_fields", "parse_layer",
+    "Architecture", "LAYER_TYPES", "MAX_SIZE", "MULTI_INPUT_OPS", "POOL_TYPES", "ArchitectureError", "ConvLayer",
+    "FCLayer", "Layer", "OtherLayer", "PoolLayer", "Size", "check_layer", "check_text", "format_layer", "layer_fields",
+    "parse_layer",
 ]
 
 
@@ -50,7 +51,7 @@ class Architecture:
         if self.name == "":
             object.__setattr__(self, "name", None)
         if self.name is not None:
-            check_text(self.name, "name")
+            check_text(self.name, "name", in_layer=False)
         seen: set[int] = set()
         for layer in self.layers:
             check_layer(layer)
@@ -83,6 +84,9 @@ class Architecture:
 
     def with_blocks(self, labels: Iterable[str | None]) -> "Architecture":
         """A copy whose layers carry ``labels`` as block labels (one per layer)."""
+        if isinstance(labels, str) or not isinstance(labels, Iterable):
+            raise ArchitectureError(f"expected one block label (or None) per layer, got {type(labels).__name__}",
+                                    field="block")
         labels = list(labels)
         if len(labels) != len(self.layers):
             raise ArchitectureError(f"{len(labels)} block labels for {len(self.layers)} layers", field="block")
@@ -90,6 +94,8 @@ class Architecture:
 
     def renumbered(self, start: int = 1) -> "Architecture":
         """Ids 1..n in order; Add/Concat/Mul source ids are remapped to match."""
+        if isinstance(start, bool) or not isinstance(start, int) or start < 1:
+            raise ArchitectureError(f"must be a positive integer, got {start!r}", field="start")
         mapping = {layer.id: start + i for i, layer in enumerate(self.layers)}
         new = []
         for layer in self.layers:
@@ -197,8 +203,14 @@ class Architecture:
                     name: str | None = None) -> "Architecture":
         """Trace ``module`` on a zero input of shape ``(1, *input_size)`` (C, H, W) into a block-labelled, checked
         Architecture with ids 1..n (see :func:`arch_gpt.torch_trace.trace_layers`)."""
+        from torch import nn
+
         from arch_gpt.torch_trace import trace_layers  # lazy only because torch is heavy: `import arch_gpt` stays light
 
+        if not isinstance(module, nn.Module):
+            raise ArchitectureError(f"expected a torch.nn.Module to trace, got {type(module).__name__}", field="module")
+        if isinstance(input_size, (str, bytes)) or not isinstance(input_size, Sequence):
+            raise ArchitectureError(f"expected (channels, height, width), got {input_size!r}", field="input_size")
         arch = cls(tuple(trace_layers(module, input_size)), name=name)
         try:
             return arch.check()
@@ -218,10 +230,15 @@ class Architecture:
     def save(self, path: str | os.PathLike) -> Path:
         """:meth:`check`, then write atomically (missing parent folders are made); ``.json`` files get JSON,
         anything else the text form. A path that cannot be written is an ArchitectureError naming it."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise ArchitectureError(f"expected a file path, got {type(path).__name__}", field="path")
         path = Path(path)
         if path.is_dir():
             raise ArchitectureError("is a directory; give a file name to write the architecture to",
                                     source=str(path))
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise ArchitectureError(f"{blocking} is a file, not a folder", source=str(path))
         text = self.check().to_json() if path.suffix == ".json" else self.check().to_text()
         try:
             atomic_write_text(path, text)
@@ -232,7 +249,8 @@ class Architecture:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Architecture":
-        """Read and :meth:`check` a file written by :meth:`save` (JSON when it starts with ``{``, else the text form).
+        """Read and :meth:`check` a file written by :meth:`save` (JSON for ``.json`` or text starting with ``{``/``[``,
+        else the text form).
         A missing, unreadable or binary file is an ArchitectureError naming it."""
         if not isinstance(path, (str, os.PathLike)):
             raise ArchitectureError(f"expected a file path, got {type(path).__name__}", field="path")
@@ -250,7 +268,7 @@ class Architecture:
         if "\x00" in text:
             raise ArchitectureError("not a text file (it holds NUL bytes): this is not an architecture",
                                     source=str(path))
-        if text.lstrip().startswith("{"):
+        if path.suffix.lower() == ".json" or text.lstrip().startswith(("{", "[")):
             return cls.from_json(text, source=str(path))
         return cls.from_text(text, source=str(path))
 

@@ -85,7 +85,8 @@ def read_config(folder: str | os.PathLike, model_type: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CheckpointFileError(f"{path}: expected a JSON object, got {type(data).__name__}")
     if data.get("model_type") != model_type:
-        raise CheckpointFileError(f"{path}: field 'model_type': expected {model_type!r}, got {data.get('model_type')!r}")
+        raise CheckpointFileError(f"{path}: field 'model_type': expected {model_type!r}, "
+                                  f"got {data.get('model_type')!r}")
     return data
 
 

@@ -36,15 +36,20 @@ __all__ = [
 ]
 
 Size = tuple[int, int, int]  # (H, W, C)
+_MAX_MESSAGE = 300  # characters of an error's reason (a pasted megabyte of digits is not repeated back)
 MAX_SIZE = 2 ** 24  # the largest number a layer field may hold: sizes, features, kernel, stride, padding, ids, ...
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")  # where str.splitlines splits
 
 
 class ArchitectureError(UserInputError):
-    """Bad architecture input. The message names the source/line, the layer id and the field."""
+    """Bad architecture input. The message (one line, quoted input cut to a readable length) names the
+    source/line, the layer id and the field."""
 
     def __init__(self, message: str, *, field: str | None = None, layer_id: int | None = None,
                  line: int | None = None, source: str | None = None):
+        message = " ".join(str(message).split("\n"))
+        if len(message) > _MAX_MESSAGE:
+            message = message[:_MAX_MESSAGE - 5] + " ...]"
         self.reason, self.field, self.layer_id, self.line, self.source = message, field, layer_id, line, source
         where = []
         if source is not None or line is not None:
@@ -231,7 +236,8 @@ def parse_layer(text: str) -> Layer:
             continue
         key, sep, value = chunk.partition(":")
         if not sep:
-            raise ArchitectureError(f"expected 'key:value', got {chunk!r}", field=key or None)
+            raise ArchitectureError(f"expected 'key:value' pairs joined by ';', got {chunk!r}",
+                                    field=key if key.isidentifier() else None)
         pairs.append((key.strip(), value.strip()))
     if not pairs:
         raise ArchitectureError("empty layer")
@@ -258,9 +264,10 @@ def parse_layer(text: str) -> Layer:
     return layer
 
 
-def check_text(value: Any, key: str, layer_id: int | None = None) -> None:
+def check_text(value: Any, key: str, layer_id: int | None = None, *, in_layer: bool = True) -> None:
     """Raise ArchitectureError unless ``value`` is text the layer format can hold: a non-empty str without
-    ``;`` or line breaks and without leading/trailing whitespace (so a save and load gives it back)."""
+    line breaks, leading/trailing whitespace or (``in_layer``: a layer field) ``;``, so a save and load gives it
+    back."""
     problem = None
     if not isinstance(value, str):
         problem = f"expected text, got {type(value).__name__} {value!r}"
@@ -268,7 +275,7 @@ def check_text(value: Any, key: str, layer_id: int | None = None) -> None:
         problem = "must not be empty" + (" (write 'none')" if key == "value" else "")
     elif _LINE_BREAKS.intersection(value):
         problem = f"must not contain a line break, got {value!r}"
-    elif ";" in value:
+    elif in_layer and ";" in value:
         problem = f"must not contain ';' (it separates the fields of a layer), got {value!r}"
     elif value != value.strip():
         problem = f"must not start or end with whitespace, got {value!r}"
@@ -328,6 +335,8 @@ def check_layer(layer: Layer) -> None:
 
 def layer_fields(layer: Layer) -> dict[str, Any]:
     """The layer's fields as a plain dict (for JSON-like consumers); ``kind`` included."""
+    if not isinstance(layer, LAYER_TYPES):
+        raise ArchitectureError(f"not a layer: {type(layer).__name__}")
     out: dict[str, Any] = {"kind": layer.kind}
     out.update({f.name: getattr(layer, f.name) for f in fields(layer)})
     return out
@@ -349,4 +358,6 @@ def block_class(label: str | None) -> str | None:
     """The block class of a label: ``'Bottleneck#3' -> 'Bottleneck'`` (None stays None)."""
     if label is None:
         return None
+    if not isinstance(label, str):
+        raise ArchitectureError(f"expected a block label (text) or None, got {type(label).__name__}", field="block")
     return label.split("#", 1)[0]

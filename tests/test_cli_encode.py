@@ -112,3 +112,45 @@ def test_console_entry_point_in_a_subprocess(tmp_path):
     assert run.returncode == 2 and run.stdout == ""
     assert "Traceback" not in run.stderr and run.stderr.count("\n") == 1
     assert "bad.arch:2" in run.stderr and "layer id 2" in run.stderr and "field 'kernel'" in run.stderr
+
+
+# ----------------------------------------------------------------------------- --output and --overwrite
+def test_output_refuses_an_existing_file_and_overwrite_replaces_it(tmp_path, capsys):
+    src, out = tmp_path / "paper.arch", tmp_path / "out.arch"
+    src.write_text(PAPER)
+    out.write_text("my earlier result\n")
+    code, _, err = _run(capsys, str(src), "-o", str(out))
+    assert code == 2 and "--overwrite" in err and out.read_text() == "my earlier result\n"
+    code, printed, _ = _run(capsys, str(src), "-o", str(out), "--overwrite")
+    assert code == 0 and out.read_text() == PAPER == printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.arch", "paper.arch"]  # no temporary file left
+
+
+def test_overwrite_replaces_a_symlink_not_its_target(tmp_path, capsys):
+    src, target, link = tmp_path / "paper.arch", tmp_path / "target.txt", tmp_path / "link.arch"
+    src.write_text(PAPER)
+    target.write_text("not yours\n")
+    link.symlink_to(target)
+    assert _run(capsys, str(src), "-o", str(link))[0] == 2
+    assert _run(capsys, str(src), "-o", str(link), "--overwrite")[0] == 0
+    assert target.read_text() == "not yours\n" and not link.is_symlink() and link.read_text() == PAPER
+
+
+def test_output_in_a_new_folder_is_made(tmp_path, capsys):
+    src = tmp_path / "paper.arch"
+    src.write_text(PAPER)
+    code, _, _ = _run(capsys, str(src), "-o", str(tmp_path / "a" / "b" / "p.json"))
+    assert code == 0 and Architecture.load(tmp_path / "a" / "b" / "p.json") == Architecture.from_text(PAPER)
+
+
+def test_refused_output_is_checked_before_the_target(tmp_path, capsys):
+    """The output is refused first: a bad target is not even looked at (nothing is traced or read)."""
+    code, _, err = _run(capsys, "no_such_model", "-o", str(tmp_path))
+    assert code == 2 and "--output" in err and "directory" in err and "no_such_model" not in err
+
+
+def test_model_whose_trace_does_not_connect_exits_2(capsys):
+    """ConvNeXt's channels-last permutes and layer norms are not recorded, so its layers cannot be written."""
+    code, out, err = _run(capsys, "convnext_tiny")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "do not connect" in err and "field 'in_size'" in err

@@ -93,3 +93,106 @@ def test_bad_json_architecture(tmp_path):
     assert info.value.field == "bogus"
 
 
+
+
+# ----------------------------------------------------------------------------- checks on whole architectures
+def test_check_accepts_the_toy_and_returns_it():
+    arch = _arch()
+    assert arch.check() is arch
+
+
+def test_parsing_refuses_an_input_that_nothing_gives(tmp_path):
+    text = _arch().to_text().replace("id:8;in_size:16;", "id:8;in_size:99;")
+    path = tmp_path / "bad.arch"
+    path.write_text(text)
+    with pytest.raises(ArchitectureError) as info:
+        Architecture.load(path)
+    assert (info.value.field, info.value.layer_id, info.value.line) == ("in_size", 8, 9)  # line 1 is the name
+    assert f"{path}:9" in str(info.value)
+
+
+def test_json_continuity_error_names_the_layer_index():
+    data = _arch().to_dict()
+    data["layers"][4] = data["layers"][4].replace("value:4-4", "value:4-9")
+    with pytest.raises(ArchitectureError) as info:
+        Architecture.from_dict(data, source="a.json")
+    assert "a.json layers[4]" in str(info.value) and info.value.field == "value"
+
+
+def test_architecture_built_in_python_is_a_container_until_checked_or_saved(tmp_path):
+    arch = Architecture((_arch()[0], OtherLayer(2, "Add", (32, 32, 16), (32, 32, 16), "1-7")))
+    with pytest.raises(ArchitectureError, match="source 7"):
+        arch.check()
+    with pytest.raises(ArchitectureError, match="source 7"):
+        arch.save(tmp_path / "x.arch")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "semi;colon ok? no: newline\r", " padded"])
+def test_a_name_that_would_not_read_back_is_refused(name):
+    with pytest.raises(ArchitectureError) as info:
+        Architecture(_arch().layers, name=name)
+    assert info.value.field == "name"
+
+
+def test_tricky_but_valid_text_survives_save_and_load(tmp_path):
+    arch = Architecture((
+        ConvLayer(1, (8, 8, 3), (8, 8, 3), (1, 1), block="My Block#1"),
+        OtherLayer(2, "Drop out", (8, 8, 3), (8, 8, 3), "p: 0.5 # not a comment", block="x:y"),
+    ), name="net; v2 # draft")
+    for name in ("t.arch", "t.json"):
+        loaded = Architecture.load(arch.save(tmp_path / name))
+        assert loaded == arch and len(loaded) == 2
+
+
+def test_an_empty_name_is_none():
+    assert Architecture(_arch().layers, name="").name is None
+
+
+def test_load_reads_json_by_suffix_and_names_the_file(tmp_path):
+    path = tmp_path / "list.json"
+    path.write_text("[1, 2]\n")
+    with pytest.raises(ArchitectureError, match="'layers'") as info:
+        Architecture.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_load_of_missing_and_directory_paths(tmp_path):
+    with pytest.raises(ArchitectureError, match="file not found"):
+        Architecture.load(tmp_path / "missing.arch")
+    with pytest.raises(ArchitectureError, match="directory"):
+        Architecture.load(tmp_path)
+
+
+def test_save_under_a_file_names_it(tmp_path):
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(ArchitectureError, match="is a file, not a folder"):
+        _arch().save(tmp_path / "file" / "a.arch")
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+class _MeanBetweenConvs:
+    """Data-dependent control flow (so the hook tracer runs) and a functional mean it cannot see."""
+
+    @staticmethod
+    def build():
+        import torch
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a, self.b = nn.Conv2d(3, 4, 1), nn.Conv2d(4, 4, 1)
+
+            def forward(self, x):
+                if x.sum() > -1:
+                    x = self.a(x)
+                return self.b(torch.mean(x, dim=(2, 3), keepdim=True))
+
+        return Net()
+
+
+def test_a_trace_that_does_not_connect_is_refused():
+    with pytest.raises(ArchitectureError, match="do not connect") as info:
+        Architecture.from_module(_MeanBetweenConvs.build(), input_size=(3, 6, 6))
+    assert (info.value.field, info.value.layer_id) == ("in_size", 2)

@@ -159,3 +159,67 @@ def test_bundled_checkpoint_loads_offline_and_predicts_a_valid_resnet_layer():
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-2000:]
+
+
+# ----------------------------------------------------------------------------- checkpoint files
+def test_safetensors_shapes_reads_the_header_only(gpt, tmp_path):
+    gpt.save_pretrained(tmp_path)
+    shapes = hub.safetensors_shapes(tmp_path / "model.safetensors")
+    assert shapes["transformer.wte.weight"] == (gpt.tokenizer.vocab_size, gpt.config.n_embd)
+
+
+@pytest.mark.parametrize("content,text", [
+    (b"", "not a valid safetensors"), (b"\x00" * 7, "not a valid safetensors"),
+    (b'{"not": "weights"}', "not a valid safetensors"), (None, "file not found"),
+])
+def test_safetensors_shapes_of_a_bad_file_names_it(tmp_path, content, text):
+    path = tmp_path / "model.safetensors"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(hub.CheckpointFileError, match=text) as info:
+        hub.safetensors_shapes(path)
+    assert str(path) in str(info.value)
+
+
+def test_pickled_weights_are_pointed_at_but_never_opened(tmp_path):
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04 a pickle that must not be opened")
+    with pytest.raises(hub.CheckpointFileError, match="pytorch_model.bin.*never loaded"):
+        hub.safetensors_shapes(tmp_path / "model.safetensors")
+
+
+def test_check_weight_shapes_names_the_tensor(gpt, tmp_path):
+    gpt.save_pretrained(tmp_path)
+    path = tmp_path / "model.safetensors"
+    expected = hub.safetensors_shapes(path)
+    hub.check_weight_shapes(path, expected)
+    with pytest.raises(hub.CheckpointFileError, match="'transformer.wpe.weight' has shape"):
+        hub.check_weight_shapes(path, {**expected, "transformer.wpe.weight": (1, 1)})
+    with pytest.raises(hub.CheckpointFileError, match="'extra' is missing"):
+        hub.check_weight_shapes(path, {**expected, "extra": (1,)})
+    hub.check_weight_shapes(path, {**expected, "extra": (1,)}, may_be_absent={"extra"})
+    with pytest.raises(hub.CheckpointFileError, match="unexpected tensor"):
+        hub.check_weight_shapes(path, {k: v for k, v in expected.items() if k != "transformer.ln_f.bias"})
+
+
+@pytest.mark.parametrize("config,text", [
+    (None, "file not found"), ([], "JSON object"), ({"model_type": "bert"}, "'model_type'"),
+])
+def test_read_config_names_file_and_field(tmp_path, config, text):
+    if config is not None:
+        (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(hub.CheckpointFileError, match=text) as info:
+        hub.read_config(tmp_path, "gpt2")
+    assert "config.json" in str(info.value)
+
+
+@pytest.mark.parametrize("value", [0, -1, 2 ** 30, 1.5, True, "8", None])
+def test_config_int_names_the_field(value):
+    with pytest.raises(hub.CheckpointFileError, match="c.json: field 'n_embd'"):
+        hub.config_int({"n_embd": value}, "c.json", "n_embd")
+
+
+@pytest.mark.parametrize("record", ['{"stages": {"a": 1}}', '{"stages": [1]}', '[]', '{"stages": [{"bogus": 1}]}'])
+def test_training_record_of_wrong_shape_is_a_user_error(tmp_path, record):
+    (tmp_path / hub.TRAINING_RECORD_FILE).write_text(record)
+    with pytest.raises(UserInputError, match="stages"):
+        hub.load_training_record(tmp_path)

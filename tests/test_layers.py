@@ -151,3 +151,65 @@ def test_the_language_imports_without_torch():
     code = ("import sys, arch_gpt, arch_gpt.encoding, arch_gpt.layers, arch_gpt.torch_io\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------------- limits and text fields
+def test_every_number_is_limited_to_max_size():
+    assert layers.MAX_SIZE == 2 ** 24
+    edge = PAPER_CONV.replace("in_size:32-32-3;out_size:32-32-3", f"in_size:{2 ** 24}-1-3;out_size:{2 ** 24}-1-3")
+    assert parse_layer(edge).in_size == (2 ** 24, 1, 3)
+    with pytest.raises(ArchitectureError, match=r"2\*\*24") as info:
+        parse_layer(edge.replace(str(2 ** 24), str(2 ** 24 + 1)))
+    assert info.value.field == "in_size"
+    with pytest.raises(ArchitectureError) as info:
+        layers.check_layer(FCLayer(1, 2 ** 30, 10))
+    assert info.value.field == "in_size"
+
+
+@pytest.mark.parametrize("text,fld", [
+    (PAPER_CONV.replace("id:1", "id:+1"), "id"),
+    (PAPER_CONV.replace("id:1", "id:1_000"), "id"),
+    (PAPER_CONV.replace("id:1", "id:" + "9" * 5000), "id"),
+    ("id:3;name:ReLU;in_size:8-8-16;out_size:8-8-16;value:", "value"),
+    ("id:3;name:ReLU;in_size:8-8-16;out_size:8-8-16;value:none;block:", "block"),
+    ("id:3;name:Add;in_size:8-8-16;out_size:8-8-16;value:1-x", "value"),
+    ("id:3;name:Add;in_size:8-8-16;out_size:8-8-16;value:-1", "value"),
+])
+def test_more_bad_fields(text, fld):
+    with pytest.raises(ArchitectureError) as info:
+        parse_layer(text)
+    assert info.value.field == fld and len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize("layer,fld", [
+    (OtherLayer(1, "Re;LU", (2, 2, 2), (2, 2, 2)), "name"),
+    (OtherLayer(1, "ReLU\nid:2", (2, 2, 2), (2, 2, 2)), "name"),
+    (OtherLayer(1, "ReLU", (2, 2, 2), (2, 2, 2), "0.1\u2028x"), "value"),
+    (OtherLayer(1, "ReLU", (2, 2, 2), (2, 2, 2), " 0.1"), "value"),
+    (OtherLayer(1, "ReLU", (2, 2, 2), (2, 2, 2), block="a;b"), "block"),
+    (OtherLayer(1, "ReLU", (2, 2, 2), (2, 2, 2), block=""), "block"),
+    (ConvLayer(1, (4, 4, 3), (4, 4, 3), (1, 1), bias_used="No"), "bias_used"),
+    (ConvLayer(1, (4, 4, 3), (4, 4, 3), (1, 1), padding=(0, 0)), "padding"),
+    (PoolLayer(1, "Min", (4, 4, 3), (4, 4, 3), (1, 1), (1, 1)), "type"),
+])
+def test_format_refuses_a_layer_whose_text_would_not_read_back(layer, fld):
+    with pytest.raises(ArchitectureError) as info:
+        format_layer(layer)
+    assert info.value.field == fld
+
+
+def test_text_fields_with_colons_hashes_and_inner_spaces_round_trip():
+    layer = OtherLayer(4, "My Op:v2", (2, 2, 2), (2, 2, 2), "p=0.5, mode:x#1", block="Custom Block#2")
+    assert parse_layer(format_layer(layer)) == layer
+
+
+def test_source_ids_of_a_bad_value_is_an_architecture_error():
+    with pytest.raises(ArchitectureError) as info:
+        OtherLayer(5, "Concat", (2, 2, 2), (2, 2, 4), "3,4").source_ids()
+    assert (info.value.field, info.value.layer_id) == ("value", 5)
+    assert OtherLayer(5, "Concat", (2, 2, 2), (2, 2, 4), "0-3").source_ids() == (0, 3)
+
+
+def test_error_messages_are_one_bounded_line():
+    err = ArchitectureError("x" * 5000 + "\nsecond line", field="name")
+    assert "\n" not in str(err) and len(str(err)) < 400

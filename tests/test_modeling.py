@@ -210,3 +210,56 @@ def test_tokenizer_of_other_vocabulary_size_is_rejected(gpt, archs):
     small = LayerTokenizer.from_tokens(layer_tokens(archs[0])[:3])
     with pytest.raises(UserInputError, match="vocab_size"):
         ArchGPT(gpt.model, small, device="cpu")
+
+
+# ----------------------------------------------------------------------------- checked loading and sizes
+def test_load_gpt_checks_before_loading_and_gives_the_same_weights(gpt, saved):
+    from arch_gpt.modeling import load_gpt
+
+    model = load_gpt(saved, gpt.tokenizer)
+    assert type(model) is GPT2LMHeadModel
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), gpt.model.state_dict().values()))
+
+
+def test_loading_never_reads_a_pickle_beside_the_safetensors(gpt, saved, tmp_path):
+    """A pytorch_model.bin next to model.safetensors is ignored: only safetensors are read."""
+    import shutil
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(saved, folder)
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04 not a real pickle, and never unpickled")
+    loaded = ArchGPT.from_pretrained(folder, device="cpu")
+    assert torch.equal(loaded.model.transformer.wte.weight, gpt.model.transformer.wte.weight)
+
+
+def test_tokenizer_of_other_size_than_the_checkpoint_is_named(gpt, saved, tmp_path, archs):
+    import shutil
+
+    from arch_gpt.hub import CheckpointFileError
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(saved, folder)
+    LayerTokenizer.from_tokens(layer_tokens(archs[0])[:3]).save_pretrained(folder)
+    with pytest.raises(CheckpointFileError) as info:
+        ArchGPT.from_pretrained(folder, device="cpu")
+    assert "config.json" in str(info.value) and "'vocab_size'" in str(info.value) and "tokenizer" in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    ({"n_embd": 0}, "n_embd"), ({"n_embd": -16}, "n_embd"), ({"n_layer": 0}, "n_layer"), ({"n_head": 0}, "n_head"),
+    ({"n_embd": 10, "n_head": 4}, "n_embd"), ({"window": 0}, "window"), ({"dropout": 1.0}, "dropout"),
+    ({"n_layer": True}, "n_layer"), ({"n_embd": 16.0}, "n_embd"),
+])
+def test_gpt_sizes_out_of_range_name_the_parameter(gpt, kwargs, name):
+    with pytest.raises(ModelInputError) as info:
+        gpt_config(gpt.tokenizer, **kwargs)
+    assert str(info.value).startswith(f"{name}: ")
+
+
+def test_block_classifier_of_another_window_is_refused(gpt):
+    from arch_gpt.modeling import new_block_classifier
+
+    with pytest.raises(UserInputError, match="window"):
+        gpt.attach_block_classifier(new_block_classifier(gpt.tokenizer, ["Conv"], window=5))
+    with pytest.raises(ModelInputError, match="classifier"):
+        gpt.attach_block_classifier(None)

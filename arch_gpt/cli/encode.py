@@ -68,6 +68,9 @@ def check_output(output: str | os.PathLike, overwrite: bool = False) -> Path:
 
 def encode(target: str, input_size: int = 32) -> Architecture:
     """The checked Architecture of ``target``: a file is loaded, anything else traced as a torchvision model name."""
+    if not isinstance(target, str) or not target.strip():
+        raise EncodeInputError(f"MODEL_OR_FILE: expected a torchvision model name or an architecture file, got "
+                               f"{target!r}")
     path = Path(target)
     if path.is_dir():
         raise EncodeInputError(f"{target}: is a directory, not an architecture file")
