@@ -26,6 +26,8 @@ from arch_gpt.layers import (
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
+MAX_FILE_BYTES = 64 * 2 ** 20  # the largest architecture file :meth:`Architecture.load` reads (traces are ~100 kB)
+
 __all__ = [
     "Architecture", "LAYER_TYPES", "MAX_SIZE", "MULTI_INPUT_OPS", "POOL_TYPES", "ArchitectureError", "ConvLayer",
     "FCLayer", "Layer", "OtherLayer", "PoolLayer", "Size", "check_layer", "check_text", "format_layer", "layer_fields",
@@ -255,6 +257,9 @@ class Architecture:
         if not isinstance(path, (str, os.PathLike)):
             raise ArchitectureError(f"expected a file path, got {type(path).__name__}", field="path")
         path = Path(path)
+        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+            raise ArchitectureError(f"{path.stat().st_size} bytes: too large to be an architecture (the limit is "
+                                    f"{MAX_FILE_BYTES} bytes)", source=str(path))
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:

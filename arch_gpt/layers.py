@@ -150,6 +150,9 @@ _KEYS: dict[type, tuple[str, ...]] = {
     OtherLayer: ("id", "name", "in_size", "out_size", "value"),
 }
 _INTEGER = re.compile(r"-?[0-9]{1,30}")
+_FIELD_NAMES = {kind: tuple(f.name for f in fields(kind)) for kind in LAYER_TYPES}
+_LAYER_BAD = re.compile("[;\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # ';' and where str.splitlines splits
+_NAME_BAD = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _ARITY = {"in_size": 3, "out_size": 3, "kernel": 2, "stride": 2, "padding": 4}
 
 
@@ -268,6 +271,9 @@ def check_text(value: Any, key: str, layer_id: int | None = None, *, in_layer: b
     """Raise ArchitectureError unless ``value`` is text the layer format can hold: a non-empty str without
     line breaks, leading/trailing whitespace or (``in_layer``: a layer field) ``;``, so a save and load gives it
     back."""
+    if (type(value) is str and value and not value[0].isspace() and not value[-1].isspace()
+            and not (_LAYER_BAD if in_layer else _NAME_BAD).search(value)):
+        return  # the common case, quickly
     problem = None
     if not isinstance(value, str):
         problem = f"expected text, got {type(value).__name__} {value!r}"
@@ -288,6 +294,8 @@ def _is_int(value: Any) -> bool:
 
 
 def _number_problem(value: Any, minimum: int) -> str | None:
+    if type(value) is int and minimum <= value <= MAX_SIZE:
+        return None
     if not _is_int(value):
         return f"expected an integer, got {type(value).__name__} {value!r}"
     if not minimum <= value <= MAX_SIZE:
@@ -305,6 +313,9 @@ def _field_problem(layer: Layer, key: str, value: Any) -> str | None:
     if key in ("id", "dilation", "groups") or (layer.kind == "fc" and key in ("in_size", "out_size")):
         return _number_problem(value, minimum)
     arity = _ARITY[key]
+    if (type(value) is tuple and len(value) == arity
+            and all(type(v) is int and minimum <= v <= MAX_SIZE for v in value)):
+        return None
     if not isinstance(value, tuple) or len(value) != arity:
         return f"expected a tuple of {arity} integers, got {value!r}"
     return next((p for p in (_number_problem(v, minimum) for v in value) if p), None)
@@ -317,14 +328,14 @@ def check_layer(layer: Layer) -> None:
     if not isinstance(layer, LAYER_TYPES):
         raise ArchitectureError(f"not a layer: {type(layer).__name__}")
     layer_id = layer.id if _is_int(layer.id) else None
-    for f in fields(layer):
-        value = getattr(layer, f.name)
-        if f.name in ("name", "value") or (f.name == "block" and value is not None):
-            check_text(value, f.name, layer_id)
-        elif f.name != "block":
-            problem = _field_problem(layer, f.name, value)
+    for name in _FIELD_NAMES[type(layer)]:
+        value = getattr(layer, name)
+        if name in ("name", "value") or (name == "block" and value is not None):
+            check_text(value, name, layer_id)
+        elif name != "block":
+            problem = _field_problem(layer, name, value)
             if problem is not None:
-                raise ArchitectureError(problem, field=f.name, layer_id=layer_id)
+                raise ArchitectureError(problem, field=name, layer_id=layer_id)
     if isinstance(layer, OtherLayer):
         layer.source_ids()
     problem = shapes.layer_inconsistency(layer)

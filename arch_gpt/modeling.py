@@ -16,6 +16,8 @@ other before loading any weight (see :mod:`arch_gpt.hub`).
 """
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import tempfile
 from collections.abc import Collection, Mapping, Sequence
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from arch_gpt.devices import resolve_device
 from arch_gpt.io import atomic_write_text
 from arch_gpt.block_classifier import (
     BLOCK_CLASSIFIER_SUBFOLDER, BlockClassifier, BlockClassifierConfig, block_classifier_problem, load_block_classifier,
@@ -96,7 +99,7 @@ def tiny_config(tokenizer: LayerTokenizer) -> GPT2Config:
 
 def default_device() -> torch.device:
     """CUDA when available, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return resolve_device(None)
 
 
 class ArchGPT:
@@ -105,10 +108,14 @@ class ArchGPT:
     def __init__(self, model: GPT2LMHeadModel, tokenizer: LayerTokenizer,
                  block_classifier: BlockClassifier | None = None, stages: Sequence[StageRecord] = (),
                  device: str | torch.device | None = None):
+        for name, value, kinds in (("model", model, (GPT2LMHeadModel,)), ("tokenizer", tokenizer, (LayerTokenizer,)),
+                                   ("block_classifier", block_classifier, (BlockClassifier, type(None)))):
+            if not isinstance(value, kinds):
+                raise ModelInputError(f"{name}: expected a {kinds[0].__name__}, got {type(value).__name__}")
         if model.config.vocab_size != tokenizer.vocab_size:
             raise UserInputError(f"config.json: vocab_size: model has {model.config.vocab_size} tokens, "
                                  f"tokenizer has {tokenizer.vocab_size}")
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.block_classifier = block_classifier.to(self.device).eval() if block_classifier is not None else None
@@ -234,10 +241,12 @@ class ArchGPT:
         ``top_k=1``: most likely first. Otherwise the ``top_k`` most likely are drawn without replacement with
         ``rng`` from the softmax at ``temperature`` (so the first is a plain sample), then the rest by likelihood.
         """
-        if top_k < 1:
-            raise ModelInputError(f"top_k: must be >= 1, got {top_k}")
-        if not temperature > 0:
-            raise ModelInputError(f"temperature: must be > 0, got {temperature}")
+        if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+            raise ModelInputError(f"top_k: must be an integer >= 1, got {top_k!r}")
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
+            raise ModelInputError(f"temperature: must be a finite number > 0, got {temperature!r}")
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise ModelInputError(f"rng: expected a numpy Generator or None, got {type(rng).__name__}")
         mask = self._allowed_mask(allowed_tokens, len(contexts))
         logits = self.next_token_logits(contexts).masked_fill(~mask, float("-inf"))
         rng = rng if rng is not None else np.random.default_rng(0)

@@ -196,3 +196,14 @@ def test_a_trace_that_does_not_connect_is_refused():
     with pytest.raises(ArchitectureError, match="do not connect") as info:
         Architecture.from_module(_MeanBetweenConvs.build(), input_size=(3, 6, 6))
     assert (info.value.field, info.value.layer_id) == ("in_size", 2)
+
+
+def test_a_file_too_large_to_be_an_architecture_is_not_read(tmp_path):
+    from arch_gpt.encoding import MAX_FILE_BYTES
+
+    path = tmp_path / "huge.arch"
+    with open(path, "wb") as fh:
+        fh.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing is written
+    with pytest.raises(ArchitectureError, match="too large") as info:
+        Architecture.load(path)
+    assert str(path) in str(info.value)

@@ -263,3 +263,24 @@ def test_block_classifier_of_another_window_is_refused(gpt):
         gpt.attach_block_classifier(new_block_classifier(gpt.tokenizer, ["Conv"], window=5))
     with pytest.raises(ModelInputError, match="classifier"):
         gpt.attach_block_classifier(None)
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    ({"model": None}, "model"), ({"tokenizer": "tok"}, "tokenizer"), ({"block_classifier": 3}, "block_classifier"),
+    ({"device": "bogus"}, "device"),
+])
+def test_constructor_arguments_are_checked(gpt, kwargs, name):
+    args = {"model": gpt.model, "tokenizer": gpt.tokenizer, **kwargs}
+    with pytest.raises(UserInputError) as info:
+        ArchGPT(**args)
+    assert str(info.value).startswith(f"{name}: ")
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    ({"top_k": 1.5}, "top_k"), ({"temperature": float("nan")}, "temperature"),
+    ({"temperature": float("inf")}, "temperature"), ({"top_k": 2, "rng": 7}, "rng"),
+])
+def test_prediction_arguments_are_checked(gpt, kwargs, name):
+    with pytest.raises(ModelInputError) as info:
+        gpt.predict_next_tokens([[]], **kwargs)
+    assert str(info.value).startswith(f"{name}: ")
