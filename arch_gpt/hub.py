@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import site
 import sys
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 from huggingface_hub import HfApi, ModelCard, ModelCardData, snapshot_download
 
-from arch_gpt.io import atomic_write_text, read_json
+from arch_gpt.io import _UMASK, atomic_write_text, read_json  # _UMASK: the process umask, read once by arch_gpt.io
 from arch_gpt.errors import UserInputError
 
 BUNDLED_MODELS: tuple[str, ...] = ("arch-gpt-nasbench101",)
@@ -157,6 +159,24 @@ def check_finite(named_tensors: Mapping[str, Any] | Any, path: str | os.PathLike
     for name, tensor in items:
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise CheckpointFileError(f"{path}: tensor '{name}' holds NaN or infinite values")
+
+
+def save_staged(directory: str | os.PathLike, write: Callable[[str], Any]) -> None:
+    """Run ``write(folder)`` (a library's ``save_pretrained``) into a fresh staging folder inside ``directory``,
+    then rename each file it wrote over its name in ``directory``: every file is replaced whole (a crash never
+    leaves half a ``model.safetensors``) with the umask's mode; the staging folder is removed."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=directory))
+    try:
+        write(str(staging))
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            target = directory / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(path, 0o666 & ~_UMASK)  # libraries may create 0600 files; a saved file gets the usual mode
+            os.replace(path, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- training record

@@ -37,7 +37,7 @@ from arch_gpt.encoding import Architecture, ArchitectureError, Layer
 from arch_gpt.errors import UserInputError
 from arch_gpt.hub import (
     WEIGHTS_FILE, CardInfo, CheckpointFileError, StageRecord, check_finite, check_weight_shapes, load_training_record,
-    push_folder, read_config, render_model_card, resolve_checkpoint, save_training_record,
+    push_folder, read_config, render_model_card, resolve_checkpoint, save_staged, save_training_record,
 )
 from arch_gpt.tokenizer import SPECIAL_TOKENS, LayerTokenizer, layer_tokens
 
@@ -170,13 +170,15 @@ class ArchGPT:
                         corpus=getattr(c, "corpus", "") or "unspecified", block_labels=labels)
 
     def save_pretrained(self, directory: str | os.PathLike, model_id: str | None = None) -> Path:
-        """Write config, safetensors weights, tokenizer, ``block_classifier/``, training record and README card."""
+        """Write config, safetensors weights, tokenizer, ``block_classifier/``, training record and README card
+        (each file replaced whole, see :func:`arch_gpt.hub.save_staged`)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(str(directory), safe_serialization=True)
+        save_staged(directory, lambda tmp: self.model.save_pretrained(tmp, safe_serialization=True))
         self.tokenizer.save_pretrained(directory)
         if self.block_classifier is not None:
-            self.block_classifier.save_pretrained(str(directory / BLOCK_CLASSIFIER_SUBFOLDER), safe_serialization=True)
+            save_staged(directory / BLOCK_CLASSIFIER_SUBFOLDER,
+                        lambda tmp: self.block_classifier.save_pretrained(tmp, safe_serialization=True))
         save_training_record(directory, self.stages)
         card = render_model_card(self.card_info(model_id or directory.name), self.stages)
         atomic_write_text(directory / "README.md", str(card))

@@ -284,3 +284,15 @@ def test_prediction_arguments_are_checked(gpt, kwargs, name):
     with pytest.raises(ModelInputError) as info:
         gpt.predict_next_tokens([[]], **kwargs)
     assert str(info.value).startswith(f"{name}: ")
+
+
+def test_saved_files_have_the_umask_mode_and_no_staging_folder_is_left(gpt, tmp_path):
+    from arch_gpt.io import _UMASK
+
+    gpt.save_pretrained(tmp_path)
+    gpt.save_pretrained(tmp_path)  # saving again replaces each file whole
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"model.safetensors", "config.json", "tokenizer.json"}
+    assert all(p.stat().st_mode & 0o777 == 0o666 & ~_UMASK for p in files)
+    assert not [p for p in tmp_path.rglob(".staging-*")]
+    assert ArchGPT.from_pretrained(tmp_path, device="cpu").tokenizer == gpt.tokenizer
