@@ -24,7 +24,7 @@ from __future__ import annotations
 import numbers
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, Iterable, Union
 
 from arch_gpt import shapes
 from arch_gpt.errors import UserInputError
@@ -327,6 +327,8 @@ def check_layer(layer: Layer) -> None:
     (:func:`check_text`), name Add/Concat/Mul sources as ids, and whose out_size agrees with its own parameters."""
     if not isinstance(layer, LAYER_TYPES):
         raise ArchitectureError(f"not a layer: {type(layer).__name__}")
+    if layer.__dict__.get("_checked"):
+        return  # layers are frozen: one that passed stays valid
     layer_id = layer.id if _is_int(layer.id) else None
     for name in _FIELD_NAMES[type(layer)]:
         value = getattr(layer, name)
@@ -342,6 +344,27 @@ def check_layer(layer: Layer) -> None:
     if problem is not None:
         fld, message = problem
         raise ArchitectureError(message, field=fld, layer_id=layer.id)
+    object.__setattr__(layer, "_checked", True)  # not a field: equality, hashing and repr ignore it
+
+
+def sequence_argument(value: object, name: str) -> Iterable:
+    """``value`` itself (never copied: generators stay lazy), or an ArchitectureError naming ``name`` when it is
+    not an iterable of items (None, a str or bytes are not)."""
+    if value is None or isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ArchitectureError(f"expected a sequence, got {type(value).__name__}", field=name)
+    return value
+
+
+def size_argument(size: object, name: str) -> Size:
+    """An (H, W, C) size, or a feature count n as (1, 1, n), of positive integers up to MAX_SIZE; else an
+    ArchitectureError naming ``name``."""
+    if type(size) is tuple and len(size) == 3 and all(type(v) is int and 1 <= v <= MAX_SIZE for v in size):
+        return size  # the common case, quickly
+    flat = (1, 1, size) if isinstance(size, numbers.Integral) else size
+    if (not isinstance(flat, (tuple, list)) or len(flat) != 3 or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and 1 <= v <= MAX_SIZE for v in flat)):
+        raise ArchitectureError(f"expected (H, W, C) positive integers up to {MAX_SIZE}, got {size!r}", field=name)
+    return tuple(int(v) for v in flat)
 
 
 def layer_fields(layer: Layer) -> dict[str, Any]:

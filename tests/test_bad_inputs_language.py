@@ -21,7 +21,9 @@ from arch_gpt.encoding import Architecture, ArchitectureError, ConvLayer, OtherL
 from arch_gpt.errors import UserInputError
 from arch_gpt.hub import CheckpointFileError, CheckpointNotFoundError
 from arch_gpt.modeling import TINY, ArchGPT, ModelInputError, gpt_config, new_block_classifier
-from arch_gpt.tokenizer import LayerTokenizer, TokenizerFileError
+from arch_gpt.tokenizer import (
+    LayerTokenizer, TokenizerFileError, layer_tokens, token_to_layer, tokens_to_architecture,
+)
 from model_fixtures import tiny_gpt
 
 GOOD = (
@@ -183,6 +185,21 @@ API_CASES: list[tuple[str, Callable[[Path], object], type, list[str], str | None
     ("save-discontinuous", lambda d: Architecture((_conv(), _conv(id=2, in_size=(9, 9, 9), out_size=(9, 9, 9))))
      .save(d / "x.arch"), ArchitectureError, ["in_size 9-9-9"], "in_size"),
     ("from_module-None", lambda d: Architecture.from_module(None), ArchitectureError, ["NoneType"], "module"),
+    ("layer_tokens-of-text", lambda d: layer_tokens(GOOD), ArchitectureError, ["Architecture", "str"], "arch"),
+    ("tokens_to_architecture-None", lambda d: tokens_to_architecture(None, (8, 8, 3)), ArchitectureError,
+     ["NoneType"], "tokens"),
+    ("tokens_to_architecture-no-input-size", lambda d: tokens_to_architecture(["other:ReLU"], None),
+     ArchitectureError, ["H, W, C"], "input_size"),
+    ("token-ratio-beyond-limit", lambda d: tokens_to_architecture(["fc:r100000000"], 1000), ArchitectureError,
+     ["fc:r100000000", "2**24"], "out_size"),
+    ("token-name-with-semicolon", lambda d: token_to_layer("other:Re;LU", (2, 2, 3), 1), ArchitectureError,
+     ["';'"], "name"),
+    ("decode-float-ids", lambda d: LayerTokenizer.from_tokens(["other:ReLU"]).decode([1, 5.5], (2, 2, 3)),
+     ArchitectureError, ["5.5"], "ids"),
+    ("tokens_to_ids-not-strings", lambda d: LayerTokenizer.from_tokens(["other:ReLU"]).tokens_to_ids([5]),
+     ArchitectureError, ["int"], "tokens"),
+    ("from_tokens-one-string", lambda d: LayerTokenizer.from_tokens("other:ReLU"), ArchitectureError, ["str"],
+     "tokens"),
 ]
 
 
@@ -214,6 +231,15 @@ def _edit_json(path: Path, **changes) -> None:
     data = json.loads(path.read_text())
     data.update(changes)
     path.write_text(json.dumps(data))
+
+
+def _edit_vocab(folder: Path, add: dict) -> None:
+    """Add entries to tokenizer.json's vocabulary (None: the next free id)."""
+    data = json.loads((folder / "tokenizer.json").read_text())
+    vocab = data["model"]["vocab"]
+    for token, i in add.items():
+        vocab[token] = len(vocab) if i is None else i
+    (folder / "tokenizer.json").write_text(json.dumps(data))
 
 
 def _truncate(path: Path) -> None:
@@ -272,6 +298,10 @@ CHECKPOINT_CASES = [
     ("no-tokenizer", lambda d: (d / "tokenizer.json").unlink(), TokenizerFileError, ["tokenizer.json", "not found"]),
     ("tokenizer-not-layer-tokens", lambda d: (d / "tokenizer.json").write_text('{"model": {"type": "BPE"}}'),
      TokenizerFileError, ["tokenizer.json", "WordLevel"]),
+    ("tokenizer-ids-with-a-gap", lambda d: _edit_vocab(d, {"other:Gap": 10 ** 9}), TokenizerFileError,
+     ["tokenizer.json", "each used once"]),
+    ("tokenizer-word-not-a-layer-token", lambda d: _edit_vocab(d, {"hello": None}), TokenizerFileError,
+     ["tokenizer.json", "'hello'"]),
     ("classifier-empty-weights", lambda d: (d / BC / "model.safetensors").write_bytes(b""), CheckpointFileError,
      ["block_classifier/model.safetensors"]),
     ("classifier-other-vocab-size", lambda d: _edit_json(d / BC / "config.json", vocab_size=99), CheckpointFileError,
@@ -323,3 +353,26 @@ def test_model_sizes_are_checked_before_building(call, name):
     with pytest.raises(ModelInputError) as info:
         call(tokenizer)
     assert str(info.value).startswith(f"{name}: ")
+
+
+def test_argument_checks_keep_generators_lazy_and_accept_numpy_and_torch_ids():
+    """The checks refuse None and strings, not iterables: a generator of architectures is still streamed."""
+    import numpy as np
+
+    from arch_gpt.tokenizer import count_tokens
+
+    arch = Architecture.from_text(GOOD)
+    seen = []
+
+    def stream():
+        for _ in range(3):
+            seen.append(len(seen))
+            yield arch
+
+    counts = count_tokens(stream())
+    assert seen == [0, 1, 2] and sum(counts.values()) == 3 * len(arch)
+    tokenizer = LayerTokenizer.build(iter([arch]))
+    ids = tokenizer.encode(arch)
+    decoded = tokenizer.decode(np.array(ids), arch.input_size)
+    assert decoded == tokenizer.decode(torch.tensor(ids), arch.input_size) == tokenizer.decode(ids, arch.input_size)
+    assert len(decoded) == len(arch)

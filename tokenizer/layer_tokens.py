@@ -40,9 +40,10 @@ from typing import Iterable, NamedTuple, Sequence
 
 from arch_gpt import shapes
 from arch_gpt.encoding import (
-    MULTI_INPUT_OPS, POOL_TYPES, Architecture, ArchitectureError, ConvLayer, FCLayer, Layer, OtherLayer, PoolLayer,
-    Size,
+    MAX_SIZE, MULTI_INPUT_OPS, POOL_TYPES, Architecture, ArchitectureError, ConvLayer, FCLayer, Layer, OtherLayer,
+    PoolLayer, Size, check_layer,
 )
+from arch_gpt.layers import sequence_argument, size_argument
 
 NETWORK_INPUT_ID = 0  # source id of the network input in Add/Mul/Concat values
 _ADAPTIVE_POOLS = frozenset({"AdaptiveAvgPool", "AdaptiveMaxPool"})
@@ -131,6 +132,8 @@ def _relative_sources(layer: OtherLayer, position: dict[int, int], i: int) -> tu
 
 def layer_tokens(arch: Architecture) -> list[str]:
     """One canonical token per layer of ``arch`` (see the module docstring for the form)."""
+    if not isinstance(arch, Architecture):
+        raise ArchitectureError(f"expected an Architecture, got {type(arch).__name__}", field="arch")
     layers = arch.layers
     if not layers:
         return []
@@ -337,6 +340,14 @@ def token_to_layer(token: str, in_size: Size | int, layer_id: int, previous: Seq
     Raises :class:`TokenError` (an ArchitectureError) naming the token and field.
     """
     spec = _parse_token(token)
+    if isinstance(layer_id, bool) or not isinstance(layer_id, int) or not 1 <= layer_id <= MAX_SIZE:
+        raise ArchitectureError(f"must be a positive integer, got {layer_id!r}", field="layer_id")
+    in_size = size_argument(in_size, "in_size")
+    if isinstance(previous, (str, bytes)) or not isinstance(previous, Sequence):
+        raise ArchitectureError(f"expected the earlier layers in order, got {type(previous).__name__}",
+                                field="previous")
+    if network_input is not None:
+        network_input = size_argument(network_input, "network_input")
     if spec.ref is not None:
         in_size = _earlier_size(token, spec.ref, previous, network_input, "input", layer_id)[1]
     h, w, c = _flat(in_size)
@@ -370,17 +381,17 @@ def token_to_layer(token: str, in_size: Size | int, layer_id: int, previous: Seq
     out_size = _flat(layer.out_size)
     if min(out_size) < 1:
         raise TokenError(token, "in_size", f"gives an empty output {out_size} for input {(h, w, c)}", layer_id)
-    problem = shapes.layer_inconsistency(layer)
-    if problem is not None:
-        raise TokenError(token, problem[0], problem[1], layer_id)
+    try:
+        check_layer(layer)
+    except ArchitectureError as err:
+        raise TokenError(token, err.field, err.reason, layer_id) from None
     return layer
 
 
 def tokens_to_architecture(tokens: Iterable[str], input_size: Size | int, name: str | None = None) -> Architecture:
     """Rebuild a concrete Architecture (ids 1..n) from layer tokens by shape inference from ``input_size`` (H, W, C)."""
-    net_in = _flat(input_size)
-    if len(net_in) != 3 or not all(isinstance(v, int) and v > 0 for v in net_in):
-        raise ArchitectureError(f"expected (H, W, C) positive integers, got {input_size!r}", field="input_size")
+    net_in = size_argument(input_size, "input_size")
+    tokens = sequence_argument(tokens, "tokens")
     layers: list[Layer] = []
     current = net_in
     for i, token in enumerate(tokens):

@@ -9,6 +9,7 @@ whitespace, maps each layer token to its id (unknown ones to ``[UNK]``) and wrap
 """
 from __future__ import annotations
 
+import numbers
 import os
 import tempfile
 from collections import Counter
@@ -22,7 +23,7 @@ from arch_gpt.encoding import Architecture, ArchitectureError, Layer, Size
 from arch_gpt.errors import UserInputError
 from arch_gpt.io import atomic_write_bytes, read_json
 from arch_gpt.tokenizer.layer_tokens import (
-    NETWORK_INPUT_ID, TokenError, check_token, layer_tokens, token_to_layer, tokens_to_architecture,
+    NETWORK_INPUT_ID, TokenError, check_token, layer_tokens, sequence_argument, token_to_layer, tokens_to_architecture,
 )
 
 SPECIAL_TOKENS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]", "[MASK]")
@@ -41,7 +42,7 @@ class TokenizerFileError(UserInputError):
 def count_tokens(architectures: Iterable[Architecture]) -> Counter:
     """How often each layer token occurs over ``architectures`` (mergeable across worker processes with ``+``)."""
     counts: Counter = Counter()
-    for arch in architectures:
+    for arch in sequence_argument(architectures, "architectures"):
         counts.update(layer_tokens(arch))
     return counts
 
@@ -77,7 +78,7 @@ class LayerTokenizer:
     def from_tokens(cls, tokens: Iterable[str]) -> "LayerTokenizer":
         """A tokenizer whose vocabulary is the special tokens then ``tokens`` in the given order (duplicates dropped)."""
         vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
-        for token in tokens:
+        for token in sequence_argument(tokens, "tokens"):
             if token not in vocab:
                 check_token(token)
                 vocab[token] = len(vocab)
@@ -86,8 +87,11 @@ class LayerTokenizer:
     @classmethod
     def from_counts(cls, counts: Mapping[str, int], min_frequency: int = 1) -> "LayerTokenizer":
         """Vocabulary of the tokens counted at least ``min_frequency`` times, most frequent first."""
-        if min_frequency < 1:
-            raise UserInputError(f"min_frequency: must be >= 1, got {min_frequency}")
+        if isinstance(min_frequency, bool) or not isinstance(min_frequency, int) or min_frequency < 1:
+            raise UserInputError(f"min_frequency: must be an integer >= 1, got {min_frequency!r}")
+        if not isinstance(counts, Mapping) or not all(
+                isinstance(n, int) and not isinstance(n, bool) for n in counts.values()):
+            raise UserInputError(f"counts: expected a mapping of token to integer count, got {type(counts).__name__}")
         kept = sorted((t for t, n in counts.items() if n >= min_frequency), key=lambda t: (-counts[t], t))
         return cls.from_tokens(kept)
 
@@ -120,19 +124,21 @@ class LayerTokenizer:
         return [t for t in self._tokens if t is not None and t not in SPECIAL_TOKENS]
 
     def in_vocab(self, token: str) -> bool:
-        """Whether ``token`` has its own id (is not mapped to [UNK])."""
-        return token in self._vocab
+        """Whether ``token`` has its own id (is not mapped to [UNK]); never for a non-string."""
+        return isinstance(token, str) and token in self._vocab
 
     def tokens_to_ids(self, tokens: Iterable[str]) -> list[int]:
         """Ids of the tokens; unknown tokens give ``unk_token_id``."""
         get, unk = self._vocab.get, self.unk_token_id
-        return [get(t, unk) for t in tokens]
+        return [get(t, unk) if t.__class__ is str else get(_as_token(t), unk)
+                for t in sequence_argument(tokens, "tokens")]
 
     def ids_to_tokens(self, ids: Iterable[int]) -> list[str]:
         """Token strings of the ids; an id outside the vocabulary raises ArchitectureError (field 'ids')."""
         out = []
-        for i in ids:
-            i = int(i)
+        for i in sequence_argument(ids, "ids"):
+            if type(i) is not int:
+                i = _as_id(i)
             token = self._tokens[i] if 0 <= i < len(self._tokens) else None
             if token is None:
                 raise ArchitectureError(f"id {i} is not in the vocabulary (size {self.vocab_size})", field="ids")
@@ -170,6 +176,8 @@ class LayerTokenizer:
     # --- files ----------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         """Write ``tokenizer.json`` and ``tokenizer_config.json`` into ``directory``; each file replaced atomically."""
+        if not isinstance(directory, (str, os.PathLike)):
+            raise TokenizerFileError(f"directory: expected a folder path, got {type(directory).__name__}")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="arch-gpt-tokenizer-") as staging:  # the library writes a folder
@@ -202,6 +210,21 @@ class LayerTokenizer:
             return cls(hf)
         except TokenizerFileError as err:
             raise TokenizerFileError(f"{file if path.is_dir() else name_or_path}: {err}") from None
+
+
+def _as_token(value: object) -> str:
+    """A token string (a str subclass too); else ArchitectureError (field 'tokens')."""
+    if not isinstance(value, str):
+        raise ArchitectureError(f"expected token strings, got {type(value).__name__} {value!r}", field="tokens")
+    return str(value)
+
+
+def _as_id(value: object) -> int:
+    """A token id from an int-like value (numpy or 0-d torch integers too); else ArchitectureError (field 'ids')."""
+    item = value.item() if hasattr(value, "item") and getattr(value, "ndim", 0) == 0 else value
+    if isinstance(item, bool) or not isinstance(item, numbers.Integral):
+        raise ArchitectureError(f"expected integer token ids, got {type(value).__name__} {value!r}", field="ids")
+    return int(item)
 
 
 def _check_vocab(vocab: Mapping[str, int]) -> None:
