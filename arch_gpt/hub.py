@@ -161,11 +161,17 @@ def check_finite(named_tensors: Mapping[str, Any] | Any, path: str | os.PathLike
             raise CheckpointFileError(f"{path}: tensor '{name}' holds NaN or infinite values")
 
 
-def save_staged(directory: str | os.PathLike, write: Callable[[str], Any]) -> None:
-    """Run ``write(folder)`` (a library's ``save_pretrained``) into a fresh staging folder inside ``directory``,
-    then rename each file it wrote over its name in ``directory``: every file is replaced whole (a crash never
-    leaves half a ``model.safetensors``) with the umask's mode; the staging folder is removed."""
+def save_staged(directory: str | os.PathLike, write: Callable[[str], Any]) -> Path:
+    """Run ``write(folder)`` (a library's ``save_pretrained``) into a fresh staging folder inside ``directory``
+    (made if missing), then rename each file it wrote over its name in ``directory``: every file is replaced whole
+    (a crash never leaves half a ``model.safetensors``) with the umask's mode; the staging folder is removed.
+    A ``directory`` that is not a path, or that is or lies under a file, is a CheckpointFileError."""
+    if not isinstance(directory, (str, os.PathLike)):
+        raise CheckpointFileError(f"directory: expected a folder path, got {type(directory).__name__}")
     directory = Path(directory)
+    blocking = next((p for p in (directory, *directory.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise CheckpointFileError(f"{blocking}: is a file, not a folder, so {directory} cannot hold a checkpoint")
     directory.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=directory))
     try:
@@ -177,6 +183,7 @@ def save_staged(directory: str | os.PathLike, write: Callable[[str], Any]) -> No
             os.replace(path, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return directory
 
 
 # ----------------------------------------------------------------------------- training record

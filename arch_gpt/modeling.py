@@ -172,9 +172,7 @@ class ArchGPT:
     def save_pretrained(self, directory: str | os.PathLike, model_id: str | None = None) -> Path:
         """Write config, safetensors weights, tokenizer, ``block_classifier/``, training record and README card
         (each file replaced whole, see :func:`arch_gpt.hub.save_staged`)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_staged(directory, lambda tmp: self.model.save_pretrained(tmp, safe_serialization=True))
+        directory = save_staged(directory, lambda tmp: self.model.save_pretrained(tmp, safe_serialization=True))
         self.tokenizer.save_pretrained(directory)
         if self.block_classifier is not None:
             save_staged(directory / BLOCK_CLASSIFIER_SUBFOLDER,

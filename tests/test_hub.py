@@ -223,3 +223,13 @@ def test_training_record_of_wrong_shape_is_a_user_error(tmp_path, record):
     (tmp_path / hub.TRAINING_RECORD_FILE).write_text(record)
     with pytest.raises(UserInputError, match="stages"):
         hub.load_training_record(tmp_path)
+
+
+def test_save_into_a_file_or_under_one_names_it(gpt, tmp_path):
+    (tmp_path / "taken").write_text("mine")
+    for target in (tmp_path / "taken", tmp_path / "taken" / "ckpt"):
+        with pytest.raises(hub.CheckpointFileError, match="taken: is a file"):
+            gpt.save_pretrained(target)
+    assert (tmp_path / "taken").read_text() == "mine"
+    with pytest.raises(hub.CheckpointFileError, match="directory"):
+        gpt.save_pretrained(None)
