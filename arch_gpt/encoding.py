@@ -2,11 +2,11 @@
 
 An :class:`Architecture` is an ordered list of layers (execution order) with a text form (one layer per
 line, ``#`` comments, an optional ``# name:`` line), a JSON form and atomic file save/load. Constructing one
-checks each layer (:func:`check_layer`); parsing, loading and saving also check continuity
+checks each layer (:func:`check_layer`); parsing, loading, saving and tracing also check continuity
 (:meth:`Architecture.check`: each layer's input exists, see :func:`arch_gpt.shapes.continuity_problem`), so a
-saved file always loads back. The layer
-level — the four layer kinds, their ``key:value`` text, shape checks, :class:`ArchitectureError` — lives
-in :mod:`arch_gpt.layers` and is re-exported here, so ``from arch_gpt.encoding import ConvLayer`` works.
+saved file always loads back. The layer level — the four layer kinds, their ``key:value`` text, shape checks,
+:class:`ArchitectureError` — lives in :mod:`arch_gpt.layers` and is re-exported here, so
+``from arch_gpt.encoding import ConvLayer`` works.
 """
 from __future__ import annotations
 
@@ -241,7 +241,8 @@ class Architecture:
         blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
         if blocking is not None:
             raise ArchitectureError(f"{blocking} is a file, not a folder", source=str(path))
-        text = self.check().to_json() if path.suffix == ".json" else self.check().to_text()
+        self.check()
+        text = self.to_json() if path.suffix == ".json" else self.to_text()
         try:
             atomic_write_text(path, text)
         except OSError as err:
@@ -251,9 +252,9 @@ class Architecture:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Architecture":
-        """Read and :meth:`check` a file written by :meth:`save` (JSON for ``.json`` or text starting with ``{``/``[``,
-        else the text form).
-        A missing, unreadable or binary file is an ArchitectureError naming it."""
+        """Read and :meth:`check` a file written by :meth:`save`: JSON for ``.json`` or text starting with ``{``/``[``,
+        else the text form. A missing, unreadable, binary or over-large (:data:`MAX_FILE_BYTES`) file is an
+        ArchitectureError naming it."""
         if not isinstance(path, (str, os.PathLike)):
             raise ArchitectureError(f"expected a file path, got {type(path).__name__}", field="path")
         path = Path(path)

@@ -14,9 +14,10 @@ e.g. ``block:Bottleneck#3``, which names the block that holds it (label classes:
 Every malformed input raises :class:`ArchitectureError`, a ``ValueError`` naming line, layer and field.
 
 Limits (:func:`check_layer`): every number of a layer (id, sizes, kernel, stride, padding, dilation, groups)
-is an integer of at most :data:`MAX_SIZE` (2**24); ``name``, ``value``, ``block`` and an architecture's name
-are non-empty text without ``;``, line breaks or leading/trailing spaces, so the text form reads back the
-same layers; Add/Concat/Mul sources (``value``) are layer ids joined by ``-`` (0 = the network input).
+is an integer of at most :data:`MAX_SIZE` (2**24); ``name``, ``value`` and ``block`` are non-empty text without
+``;``, line breaks or leading/trailing spaces (an architecture's name: without line breaks), so the text form
+reads back the same layers; Add/Concat/Mul sources (``value``) are layer ids joined by ``-`` (0 = the network
+input).
 Whole architectures (ordered layers, files) live in :mod:`arch_gpt.encoding`; this module needs no torch.
 """
 from __future__ import annotations
@@ -47,7 +48,7 @@ class ArchitectureError(UserInputError):
 
     def __init__(self, message: str, *, field: str | None = None, layer_id: int | None = None,
                  line: int | None = None, source: str | None = None):
-        message = " ".join(str(message).split("\n"))
+        message = " ".join(str(message).splitlines())
         if len(message) > _MAX_MESSAGE:
             message = message[:_MAX_MESSAGE - 5] + " ...]"
         self.reason, self.field, self.layer_id, self.line, self.source = message, field, layer_id, line, source
