@@ -8,18 +8,18 @@ the same seed gives the same search with 1, 2 or 8 workers. Evaluators that impl
 trained weights in the search's process; other evaluators get the whole batch in one ``evaluate`` call when
 serial (they may batch on purpose), one candidate per task on Ray.
 
-Threads: each trial sets torch's thread count to its CPU share (``threads``; default: this machine's usable
-cores divided by the trials that run at once, and by the other arch-gpt searches running on this machine, see
-:class:`ThreadShare`), so N workers never run more threads than cores and two searches do not thrash each other.
+Threads: each trial runs with ``threads`` intra-op torch threads, 1 by default. Torch's CPU kernels may round
+differently with another thread count, so a fixed count per trial is what keeps a search identical across worker
+counts and machines; it also keeps N workers (or N searches) on N cores from thrashing each other, and for the
+small networks of a search one thread per trial is faster than several (bench/results/scale_out.md). Use
+``--workers`` to use more cores, ``--threads`` to give each trial more.
 """
 from __future__ import annotations
 
 import math
 import os
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
 
 import torch
@@ -39,7 +39,7 @@ class ExecutionConfig:
     ray_address: str | None = None
     cpus_per_trial: float | None = None  # None: usable cores / workers (at least 1)
     gpus_per_trial: float | None = None  # None: 1 when this machine has CUDA GPUs, else 0
-    threads: int | None = None  # torch threads per trial; None: the trial's CPU share (see ThreadShare)
+    threads: int = 1  # torch threads per trial (a fixed count keeps results identical across worker counts)
     max_retries: int = 2  # a trial whose worker dies is retried this often elsewhere, then recorded as failed
 
     def __post_init__(self) -> None:
@@ -49,7 +49,7 @@ class ExecutionConfig:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise UserInputError(f"{name}: must be a number >= 0, got {value!r}")
-        if self.threads is not None and self.threads < 1:
+        if not isinstance(self.threads, int) or self.threads < 1:
             raise UserInputError(f"threads: must be at least 1, got {self.threads}")
         if self.max_retries < 0:
             raise UserInputError(f"max_retries: must be >= 0, got {self.max_retries}")
@@ -80,59 +80,6 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-class ThreadShare:
-    """This machine's cores shared fairly between the arch-gpt searches running on it.
-
-    Each search registers a file named by its pid under ``~/.cache/arch-gpt/running/`` (or
-    ``$ARCH_GPT_RUNNING_DIR``) and removes it when done; a trial's torch threads are the usable cores divided by
-    the live searches and by the trials this search runs at once, at least 1. Files of dead processes are
-    ignored and cleaned. ``threads`` (``--threads``) overrides it.
-    """
-
-    def __init__(self, parallel: int = 1, threads: int | None = None):
-        self.parallel, self.fixed = parallel, threads
-        self.folder = Path(os.environ.get("ARCH_GPT_RUNNING_DIR", Path.home() / ".cache" / "arch-gpt" / "running"))
-        self.me = self.folder / str(os.getpid())
-
-    def __enter__(self) -> "ThreadShare":
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self.me.write_text(str(time.time()))
-        except OSError:  # a read-only home: share nothing, use the default
-            pass
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.me.unlink(missing_ok=True)
-
-    def searches(self) -> int:
-        """Live arch-gpt searches on this machine, this one included."""
-        alive = 1
-        if self.folder.is_dir():
-            for path in self.folder.iterdir():
-                if path.name.isdigit() and int(path.name) != os.getpid():
-                    if _alive(int(path.name)):
-                        alive += 1
-                    else:
-                        path.unlink(missing_ok=True)
-        return alive
-
-    def threads(self) -> int:
-        if self.fixed is not None:
-            return self.fixed
-        return max(1, usable_cpus() // (self.searches() * self.parallel))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextmanager
 def torch_threads(count: int) -> Iterator[None]:
     """Run the block with ``count`` intra-op torch threads, then restore the previous count."""
@@ -153,12 +100,12 @@ def run_one(evaluator: Evaluator, candidate: Candidate) -> FitnessRecord:
 
 
 class SerialExecutor:
-    """Trials one after another in this process, each with the search's fair share of threads."""
+    """Trials one after another in this process, each with ``threads`` torch threads."""
 
     slots = 1
 
-    def __init__(self, threads: int | None = None):
-        self.share = ThreadShare(1, threads).__enter__()
+    def __init__(self, threads: int = 1):
+        self.threads = threads
         self._queue: list[tuple[Evaluator, Candidate]] = []
 
     def submit(self, evaluator: Evaluator, candidate: Candidate) -> None:
@@ -166,24 +113,24 @@ class SerialExecutor:
 
     def wait_any(self) -> tuple[Candidate, FitnessRecord]:
         evaluator, candidate = self._queue.pop(0)
-        with torch_threads(self.share.threads()):
+        with torch_threads(self.threads):
             return candidate, run_one(evaluator, candidate)
 
     def run(self, evaluator: Evaluator, candidates: Sequence[Candidate], on_result: OnResult
             ) -> list[FitnessRecord]:
         if not isinstance(evaluator, RunsTrials):  # it may batch on purpose (a lookup, one GPU pass): one call
-            with torch_threads(self.share.threads()):
+            with torch_threads(self.threads):
                 records = list(evaluator.evaluate(list(candidates)))
             for candidate, record in zip(candidates, records):
                 on_result(candidate, record)
             return records
         records = []
         for candidate in candidates:
-            with torch_threads(self.share.threads()):
+            with torch_threads(self.threads):
                 record = run_one(evaluator, candidate)
             on_result(candidate, record)
             records.append(record)
         return records
 
     def close(self) -> None:
-        self.share.__exit__(None, None, None)
+        """Nothing to release (the protocol's hook for executors that start workers)."""

@@ -54,7 +54,7 @@ class RayExecutor:
         self.cpus = config.cpus_per_trial if config.cpus_per_trial is not None else max(
             1.0, float(int(total.get("CPU", 1)) // config.workers))
         self.gpus = gpus
-        self.threads = config.threads or max(1, int(self.cpus))
+        self.threads = config.threads
         self._task = ray.remote(_trial).options(num_cpus=self.cpus, num_gpus=self.gpus,
                                                max_retries=config.max_retries)
         self._shipped: tuple[int, Any] | None = None

@@ -54,3 +54,26 @@ def test_no_subcommand_prints_help(capsys):
 def test_every_subcommand_is_registered():
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert set(sub.choices) == {"encode", "corpus", "search", "export", "retrain", "ablation", "bench"}
+
+
+def _parsers(parser, path=()):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, (*path, name))
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _parsers(build_parser())], ids=lambda p: " ".join(p) or "arch-gpt")
+def test_help_has_no_markup_and_every_option_explained(path):
+    parser = dict(_parsers(build_parser()))[path]
+    text = parser.format_help()
+    assert "``" not in text and ":mod:" not in text and ":func:" not in text and "issue " not in text
+    for action in parser._actions:
+        if action.option_strings and not isinstance(action, argparse._HelpAction):
+            assert action.help, f"{' '.join(path)} {action.option_strings[0]} has no help"
+
+
+def test_defaults_are_shown():
+    search = dict(_parsers(build_parser()))[("search",)]
+    assert "(default: blocks)" in search.format_help() and "(default: 2)" in search.format_help()

@@ -54,7 +54,7 @@ def test_tabular_ga_writes_the_run_folder(table, tmp_path, capsys):
     assert result["best"]["test_acc"] == pytest.approx(result["best"]["fitness"] + 1)
     assert len((out / "history.jsonl").read_text().splitlines()) == 40
     printed = capsys.readouterr().out
-    assert f"best {result['best']['key']}" in printed and "test acc" in printed
+    assert f"best:        {result['best']['key']}" in printed and "test acc:" in printed
 
 
 def test_tabular_ga_gpt_killed_between_generations_resumes_to_the_same_result(table, tiny_model, tmp_path,

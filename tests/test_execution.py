@@ -19,7 +19,7 @@ import search_toys
 from ray import cloudpickle
 
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.execution import ExecutionConfig, SerialExecutor, ThreadShare
+from arch_gpt.search.execution import ExecutionConfig, SerialExecutor
 from arch_gpt.search.ray_executor import RayExecutor
 from arch_gpt.search.strategies.genetic import GeneticSearch
 from search_toys import ChainSpace, TrialToyEvaluator
@@ -89,19 +89,18 @@ def test_bad_execution_settings(field, value):
         ExecutionConfig(**{"workers": 2, field: value})
 
 
-def test_thread_share_counts_live_searches(tmp_path, monkeypatch):
-    monkeypatch.setenv("ARCH_GPT_RUNNING_DIR", str(tmp_path))
-    (tmp_path / "999999999").write_text("dead")  # a search that died without cleaning up
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        (tmp_path / str(sleeper.pid)).write_text("alive")
-        with ThreadShare(parallel=1) as share:
-            assert share.searches() == 2
-            assert share.threads() == max(1, len(os.sched_getaffinity(0)) // 2)
-        assert not (tmp_path / "999999999").exists() and not (tmp_path / str(os.getpid())).exists()
-        assert ThreadShare(parallel=1, threads=3).threads() == 3
-    finally:
-        sleeper.kill()
+def test_trials_run_with_the_configured_threads(tmp_path):
+    import torch
+
+    class Probe(TrialToyEvaluator):
+        def run_trial(self, candidate, payload):
+            record, artifact = super().run_trial(candidate, payload)
+            return replace(record, extra={"threads": torch.get_num_threads()}), artifact
+    before = torch.get_num_threads()
+    result = GeneticSearch(ChainSpace(length=2), Probe(str(tmp_path)), population=2, generations=1,
+                           seed=0).run(progress=False, executor=SerialExecutor(threads=1))
+    assert result.best.record.extra["threads"] == 1 and torch.get_num_threads() == before
+    assert ExecutionConfig().threads == 1
 
 
 DRIVER = textwrap.dedent("""

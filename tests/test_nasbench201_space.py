@@ -157,3 +157,9 @@ def test_fill_unit_keeps_genome_on_unknown_token():
     assert space.fill_unit(BEST, unit, "other:Sigmoid", None, rng) == BEST
     assert space.fill_unit(BEST, unit, None, None, rng) == BEST
     assert space.unmatched_predictions["other:Sigmoid"] == 1
+
+
+@pytest.mark.parametrize("size", [(9, 9, 1), (30, 32, 3), 6])
+def test_input_sizes_the_two_reductions_cannot_halve_are_refused(size):
+    with pytest.raises(UserInputError, match="^input_size: .*multiples of 4"):
+        create_space("nasbench201", input_size=size)

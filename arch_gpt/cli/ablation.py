@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from arch_gpt.cli.search import int_list, number_list
+from arch_gpt.cli.help import HelpFormatter, add_command
 
 # Options that only matter when candidates are trained (left out of a tabular run's recorded command).
 TRAINING_OPTIONS = frozenset({"dataset", "data_dir", "download", "subset", "input_size", "min_blocks", "max_blocks",
@@ -43,10 +44,9 @@ def _common(p: argparse.ArgumentParser, output: str) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``arch-gpt ablation mask-rate`` and ``arch-gpt ablation epoch-correlation``."""
-    p = subparsers.add_parser("ablation", help="the paper's ablations (mask-rate sweep, epoch correlation)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(subparsers, "ablation", __doc__, "the paper's ablations (mask-rate sweep, epoch correlation)")
     sub = p.add_subparsers(dest="ablation", metavar="ABLATION", required=True)
-    m = sub.add_parser("mask-rate", help="GA + GPT at mask rates 0..0.8 on the same initial individuals")
+    m = sub.add_parser("mask-rate", formatter_class=HelpFormatter, help="GA + GPT at mask rates 0..0.8 on the same initial individuals")
     _common(m, "ablations/mask-rate")
     m.add_argument("--rates", type=float_list, default=(0.0, 0.2, 0.4, 0.6, 0.8),
                    help="comma-separated initial mask rates (default: 0,0.2,0.4,0.6,0.8)")
@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--space", default="blocks", help="blocks, or nasbench201 / nasbench-macro with --benchmark")
     m.add_argument("--benchmark", metavar="FILE", default=None, help="tabular benchmark JSON: lookup, no training")
     m.set_defaults(func=run_mask_rate)
-    e = sub.add_parser("epoch-correlation", help="Pearson r between accuracies after few and more epochs")
+    e = sub.add_parser("epoch-correlation", formatter_class=HelpFormatter, help="Pearson r between accuracies after few and more epochs")
     _common(e, "ablations/epoch-correlation")
     e.add_argument("--samples", type=int, default=10, help="random networks (default: 10)")
     e.add_argument("--few-epochs", type=int, default=1, help="short training (default: 1)")

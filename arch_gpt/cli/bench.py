@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from arch_gpt.cli.search import int_list
+from arch_gpt.cli.help import add_command
 
 
 def str_list(text: str) -> tuple[str, ...]:
@@ -23,9 +24,8 @@ def str_list(text: str) -> tuple[str, ...]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``arch-gpt bench``."""
-    p = subparsers.add_parser("bench", help="with/without-GPT study on a tabular benchmark (NAS-Bench-201/Macro)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", required=True, choices=("nasbench201", "nasbench-macro"))
+    p = add_command(subparsers, "bench", __doc__, "with/without-GPT study on a tabular benchmark (NAS-Bench-201/Macro)")
+    p.add_argument("--space", required=True, choices=("nasbench201", "nasbench-macro"), help="the table's space")
     p.add_argument("--benchmark", required=True, metavar="FILE", help="JSON table (NAS-Bench-201 or -Macro format)")
     p.add_argument("--strategies", type=str_list, default=("random", "random+gpt", "ga", "ga+gpt", "re"),
                    help="comma-separated, e.g. random,random+gpt,ga,ga+gpt,re; X+gpt+ft adds the online fine-tune "
@@ -40,9 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune-steps", type=int, default=5, help="+ft: steps after each generation (default: 5)")
     p.add_argument("--finetune-top", type=int, default=10, help="+ft: fittest architectures used (default: 10)")
     p.add_argument("--finetune-lr", type=float, default=1e-3, help="+ft: learning rate (default: 0.001)")
-    p.add_argument("--output", required=True, metavar="DIR")
+    p.add_argument("--output", required=True, metavar="DIR",
+                   help="study folder: new, empty, or an earlier study with the same settings (continued)")
     p.add_argument("--keep-runs", action="store_true", help="keep every run's search folder under DIR/runs/")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 

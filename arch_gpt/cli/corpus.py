@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from arch_gpt.cli.help import HelpFormatter, add_command
 
 _SUMMARY_KEYS = ("corpus", "architectures", "enumerated_cells", "windows", "unique_windows", "vocab_size",
                  "build_seconds")
@@ -33,11 +34,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``corpus nasbench101`` and ``corpus torchvision``."""
-    parser = subparsers.add_parser("corpus", help="build a windowed training corpus (NAS-Bench-101 or torchvision)",
-                                   description=__doc__.splitlines()[0])
+    parser = add_command(subparsers, "corpus", __doc__, "build a windowed training corpus (NAS-Bench-101 or torchvision)")
     sub = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
 
-    nb = sub.add_parser("nasbench101", help="NAS-Bench-101 networks (pre-training corpus)",
+    nb = sub.add_parser("nasbench101", formatter_class=HelpFormatter, help="NAS-Bench-101 networks (pre-training corpus)",
                         description="All enumerated NAS-Bench-101 cells (423,624), optionally filtered by the "
                                     "official records and subsampled; vocabulary also covers the torchvision models.")
     _common(nb)
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     nb.add_argument("--workers", type=int, default=None, help="tokenizing processes (default: one per CPU)")
     nb.set_defaults(func=run_nasbench101)
 
-    tv = sub.add_parser("torchvision", help="the 36 torchvision architectures of Table 2 (fine-tuning corpus)",
+    tv = sub.add_parser("torchvision", formatter_class=HelpFormatter, help="the 36 torchvision architectures of Table 2 (fine-tuning corpus)",
                         description="Trace Table-2 torchvision models (weights=None) into a corpus.")
     _common(tv)
     tv.add_argument("--models", type=_names, default=None, metavar="A,B,C", help="models (default: all 36)")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from arch_gpt.encoding import Architecture
 from arch_gpt.errors import UserInputError
+from arch_gpt.cli.help import HelpFormatter
 
 MAX_INPUT_SIZE = 1024  # a trace runs the model once on a zero image of this side; larger ones exhaust memory
 
@@ -29,7 +30,8 @@ class EncodeInputError(UserInputError):
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``encode`` subcommand."""
     parser = subparsers.add_parser(
-        "encode", help="print a torchvision model's layer strings, or validate and canonicalise an architecture file",
+        "encode", formatter_class=HelpFormatter,
+        help="print a torchvision model's layer strings, or validate and canonicalise an architecture file",
         description="Print a torchvision model's layer strings, or validate an architecture file and print it "
                     "back in canonical form (first error: line, layer id and field; exit code 2).")
     parser.add_argument("target", metavar="MODEL_OR_FILE",

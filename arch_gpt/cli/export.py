@@ -7,12 +7,12 @@ replaces those four files (a stale model.safetensors is removed) and keeps any o
 from __future__ import annotations
 
 import argparse
+from arch_gpt.cli.help import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``arch-gpt export``."""
-    p = subparsers.add_parser("export", help="write the best architecture of a search run as a PyTorch module",
-                              description=__doc__.splitlines()[0])
+    p = add_command(subparsers, "export", __doc__, "write the best architecture of a search run as a PyTorch module")
     p.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `arch-gpt search`")
     p.add_argument("--out", dest="out_dir", default=None,
                    help="destination folder: new, empty or an earlier export (default: RUN_DIR/export)")

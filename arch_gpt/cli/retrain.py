@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 from pathlib import Path
+from arch_gpt.cli.help import add_command
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,19 +31,18 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``arch-gpt retrain``."""
-    p = subparsers.add_parser("retrain", help="final training of a search run's best architecture",
-                              description=__doc__.splitlines()[0])
+    p = add_command(subparsers, "retrain", __doc__, "final training of a search run's best architecture")
     p.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `arch-gpt search`")
     p.add_argument("--dataset", default="digits", help="digits (default), cifar10, cifar100 or imagenet")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data-dir", default=None, help="folder of cifar10/cifar100/imagenet data")
     p.add_argument("--download", action="store_true", help="download CIFAR if missing")
     p.add_argument("--subset", type=float, default=None, help="fraction of ImageNet per class")
     p.add_argument("--input-size", type=int, default=None, help="image side, 8 to 1024 (default: the search's)")
     p.add_argument("--epochs", type=int, default=None, help="default: 350 CIFAR, 120 ImageNet, 30 digits")
     p.add_argument("--step-size", type=int, default=None, help="lr ÷10 every N epochs (100 / 30 / 10)")
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None, help="SGD lr (default: 0.1, 0.05 on digits)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: 128, 64 on digits")
+    p.add_argument("--seed", type=int, default=None, help="seed of the initialization and shuffling (default: 0)")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers")
     p.add_argument("--device", default=None, help="cuda / cpu (default: CUDA when present)")
     p.add_argument("--out", dest="out_dir", default=None, help="output folder (default RUN_DIR/retrain)")

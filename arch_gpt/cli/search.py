@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from arch_gpt.cli.help import add_command
 
 
 
@@ -59,8 +60,8 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
     x.add_argument("--ray-address", help="join a running Ray cluster (auto, or host:port) instead")
     x.add_argument("--cpus-per-trial", type=float, help="CPUs a trial reserves (default: cores / workers)")
     x.add_argument("--gpus-per-trial", type=float, help="GPUs a trial reserves (default: 1 when there are GPUs)")
-    x.add_argument("--threads", type=int,
-                   help="torch threads per trial (default: its CPU share, split with other searches running here)")
+    x.add_argument("--threads", type=int, default=1,
+                   help="torch threads per trial; a fixed count keeps results identical across worker counts")
     x.add_argument("--async", dest="asynchronous", action="store_true",
                    help="re only: steady state, a new child whenever a trial finishes (results depend on timing)")
     x.add_argument("--max-retries", type=int, default=2, help="retries of a trial whose worker died (default: 2)")
@@ -96,8 +97,7 @@ def config_from_args(args: argparse.Namespace, **overrides):
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``arch-gpt search``."""
-    p = subparsers.add_parser("search", help="search an architecture (GA + GPT reconstruction by default)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(subparsers, "search", __doc__, "search an architecture (GA + GPT reconstruction by default)")
     p.add_argument("--strategy", default="ga+gpt",
                    help="ga, random, re; +gpt adds GPT reconstruction, +gpt+ft also the online fine-tune")
     p.add_argument("--population", type=int, help="population size (default: 6 on digits, else 30)")
@@ -129,9 +129,13 @@ def run(args: argparse.Namespace) -> int:
                              f"(first error: {result.history[0].error}); the run folder {out} keeps the errors")
     if args.show_arch:
         print(result.best_architecture.to_text(), end="")
-    test = "n/a" if rec.test_acc is None else f"{rec.test_acc:.4f}"
-    print(f"best {result.best.candidate.key}: fitness (val acc) {rec.fitness:.4f}, test acc {test}, "
-          f"params {rec.params if rec.params is not None else 'n/a'}, {len(result.best_architecture.layers)} "
-          f"layers; {result.evaluations} evaluations in {result.timings.total_s:.1f} s")
-    print(f"run folder: {out} (best.arch holds the network)")
+    test = "n/a (no test split)" if rec.test_acc is None else f"{rec.test_acc:.4f}"
+    params = "n/a" if rec.params is None else f"{rec.params:,}"
+    print(f"best:        {result.best.candidate.key}")
+    print(f"fitness:     {rec.fitness:.4f} (validation accuracy; selection used only this)")
+    print(f"test acc:    {test}")
+    print(f"params:      {params}")
+    print(f"layers:      {len(result.best_architecture.layers)} (best.arch; --show-arch prints them)")
+    print(f"evaluations: {result.evaluations} ({result.unique_evaluations} distinct) in {result.timings.total_s:.1f} s")
+    print(f"run folder:  {out}")
     return 0

@@ -151,7 +151,9 @@ def mask_rate_sweep(search: SearchConfig, config: MaskRateConfig, *, space: Sear
     summary = MaskRateSummary(space.name, config, rows, command)
     if out is not None:
         write_outputs(out, "mask-rate", asdict(summary), mask_rate_markdown(summary),
-                      lambda p: plot_mask_rates([(r.mask_rate, r.best_so_far_mean) for r in rows], p))
+                      lambda p: plot_mask_rates([(r.mask_rate, [run.best_so_far for run in r.runs]) for r in rows], p,
+                                                unit="validation accuracy, %" if table is not None else
+                                                "validation accuracy, fraction"))
     return summary
 
 

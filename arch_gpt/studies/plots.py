@@ -11,16 +11,26 @@ from arch_gpt.search.plotting import save_figure
 from arch_gpt.studies.report import RunRecord
 
 
+STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def style(i: int) -> dict:
+    """Colour, line style and marker of the i-th strategy: distinct for at least 32 strategies."""
+    return {"color": f"C{i % 10}", "linestyle": STYLES[(i // 10 + i) % len(STYLES)], "marker": MARKERS[i % len(MARKERS)]}
+
+
 def plot_study_convergence(records: Sequence[RunRecord], path: Path, title: str, optimum: float | None = None) -> None:
-    """Mean incumbent test accuracy vs evaluations (log axis) with a ±1 std band, one line per strategy, a panel
-    per budget; the optimum's test accuracy as a dashed line. The y range starts where the means are after
-    5% of the budget, so that the differences that matter stay visible."""
+    """Mean incumbent test accuracy vs evaluations (log axis), one styled line per strategy (markers at a few
+    points so overlapping lines stay apart), its ±1 std band labelled in the legend, a panel per budget, the
+    optimum as a dashed line. The y range starts where the means are after 5% of the budget and bands are
+    clipped to it, so the differences that matter stay visible."""
     budgets = sorted({r.budget for r in records})
     strategies = list(dict.fromkeys(r.strategy for r in records))
-    fig = Figure(figsize=(5 * len(budgets), 4))
+    fig = Figure(figsize=(5.5 * len(budgets), 4.5))
     axes = fig.subplots(1, len(budgets), squeeze=False)
     for ax, budget in zip(axes[0], budgets):
-        floor = []
+        floor, tops = [], []
         for i, strategy in enumerate(strategies):
             curves = [r.curve for r in records if r.strategy == strategy and r.budget == budget and r.curve]
             if not curves:
@@ -29,33 +39,49 @@ def plot_study_convergence(records: Sequence[RunRecord], path: Path, title: str,
             data = np.array([c[:n] for c in curves])
             mean, std = data.mean(axis=0), data.std(axis=0)
             x = np.arange(1, n + 1)
-            ax.plot(x, mean, color=f"C{i}", label=f"{strategy} ({len(curves)} seeds)")
-            ax.fill_between(x, mean - std, mean + std, color=f"C{i}", alpha=0.15)
+            st = style(i)
+            marks = np.unique(np.geomspace(1, n, num=min(n, 6)).astype(int) - 1)
+            ax.plot(x, mean, color=st["color"], linestyle=st["linestyle"], marker=st["marker"], markevery=list(marks),
+                    markersize=4, linewidth=1.4, label=f"{strategy} (mean of {len(curves)} seeds)")
+            ax.fill_between(x, mean - std, mean + std, color=st["color"], alpha=0.10, linewidth=0,
+                            label=f"{strategy} ±1 std")
             floor.append(float(mean[min(n - 1, max(0, budget // 20))]))
+            tops.append(float(mean.max()))
         if optimum is not None:
-            ax.axhline(optimum, color="k", linestyle="--", linewidth=0.8, label="optimum")
+            ax.axhline(optimum, color="k", linestyle="--", linewidth=0.8, label="optimum (best-by-fitness test acc.)")
         if floor:
-            top = max(optimum if optimum is not None else -np.inf, *floor)
-            ax.set_ylim(min(floor) - 0.5, top + 0.5)
+            top = max(optimum if optimum is not None else -np.inf, *tops)
+            ax.set_ylim(min(floor) - 0.5, top + 0.5)  # bands beyond the range are clipped by the axes
         ax.set_xscale("log")
-        ax.set_title(f"budget {budget}")
-        ax.set_xlabel("evaluations")
-        ax.set_ylabel("test acc. of best-by-fitness (%)")
+        ax.set_xlim(1, budget)
+        ax.set_title(f"budget {budget} evaluations")
+        ax.set_xlabel("evaluations (log scale)")
+        ax.set_ylabel("test accuracy of the best-by-fitness architecture (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=6, ncol=2, loc="lower right")
     fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
 
 
-def plot_mask_rates(curves: Sequence[tuple[float, Sequence[float]]], path: Path) -> None:
-    """Mean best-so-far fitness against evaluations, one line per initial mask rate."""
-    fig = Figure(figsize=(6, 4))
+def plot_mask_rates(curves: Sequence[tuple[float, Sequence[Sequence[float]]]], path: Path, unit: str = "") -> None:
+    """Best-so-far fitness against evaluations, one styled line per initial mask rate (the mean over its runs)
+    with a ±1 std band when there are several runs."""
+    fig = Figure(figsize=(6.5, 4.5))
     ax = fig.add_subplot()
-    for rate, curve in curves:
-        ax.plot(range(1, len(curve) + 1), curve, label=f"mask rate {rate:g}")
+    for i, (rate, runs) in enumerate(curves):
+        n = min(len(r) for r in runs)
+        data = np.array([r[:n] for r in runs])
+        mean, std = data.mean(axis=0), data.std(axis=0)
+        x = np.arange(1, n + 1)
+        st = style(i)
+        ax.plot(x, mean, color=st["color"], linestyle=st["linestyle"], marker=st["marker"], markersize=3,
+                label=f"mask rate {rate:g} (mean of {len(runs)} run{'s' if len(runs) > 1 else ''})")
+        if len(runs) > 1:
+            ax.fill_between(x, mean - std, mean + std, color=st["color"], alpha=0.12, linewidth=0,
+                            label=f"mask rate {rate:g} ±1 std")
     ax.set_xlabel("evaluations")
-    ax.set_ylabel("best fitness so far (mean over runs)")
+    ax.set_ylabel(f"best fitness so far{f' ({unit})' if unit else ''}")
     ax.set_title("GA + GPT by initial mask rate")
     ax.legend()
     fig.tight_layout()

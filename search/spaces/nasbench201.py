@@ -11,6 +11,7 @@ from typing import Sequence
 from torch import nn
 
 from arch_gpt.encoding import Architecture
+from arch_gpt.errors import UserInputError
 from arch_gpt.zoo import nasbench201 as zoo
 from arch_gpt.search.protocols import HasContextArchitecture
 from arch_gpt.search.registry import register_space
@@ -36,6 +37,10 @@ class NASBench201Space(CategoricalSpace, HasContextArchitecture):
         super().__init__(num_classes, input_size, cache_size)
         self.channels = check_int("channels", channels, 1, self.MAX_CHANNELS)
         self.cells_per_stage = check_int("cells_per_stage", cells_per_stage, 1, self.MAX_CELLS_PER_STAGE)
+        h, w, _ = self.input_size
+        if h % 4 or w % 4:  # two stride-2 reductions: the residual's two paths must meet at the same size
+            raise UserInputError(f"input_size: NAS-Bench-201 networks halve the image twice, so its height and "
+                                 f"width must be multiples of 4, got {h}x{w}")
 
     def config(self) -> dict:
         return {**super().config(), "channels": self.channels, "cells_per_stage": self.cells_per_stage}
