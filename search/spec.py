@@ -21,7 +21,7 @@ from arch_gpt.devices import resolve_device
 from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import ArchGPT
 from arch_gpt.search.datasets import ImageData, load_dataset
-from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator
+from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator, generic_format
 from arch_gpt.search.evaluators.training import TrainingConfig, TrainingEvaluator
 from arch_gpt.search.execution import ExecutionConfig, Executor, SerialExecutor
 from arch_gpt.search.online import OnlineFinetuner
@@ -101,6 +101,9 @@ class SearchConfig:
     seed: int = 0
     # what scores a candidate: a benchmark table (lookup), else training on a dataset
     benchmark: str | None = None
+    fitness_field: str | None = None  # a generic table (JSON or CSV): the field selection uses,
+    test_field: str | None = None  # the field only reported,
+    cost_fields: tuple[str, ...] = ()  # and cost fields kept with each record (params, flops, latency, ...)
     dataset: str = "digits"
     data_dir: str | None = None
     download: bool = False
@@ -215,6 +218,12 @@ def validate(config: SearchConfig) -> StrategySpec:
                              + ("" if spec.gpt else " or use a +gpt strategy"))
     if config.device is not None:
         resolve_device(config.device)
+    table_fields = [n for n in ("fitness_field", "test_field") if getattr(config, n)] + \
+        (["cost_fields"] if config.cost_fields else [])
+    if table_fields and not config.tabular:
+        raise UserInputError(f"{', '.join(table_fields)}: name fields of a --benchmark table; no table was given")
+    if (config.test_field or config.cost_fields) and not config.fitness_field:
+        raise UserInputError("fitness_field: a generic table needs its fitness field named too")
     if config.asynchronous and spec.base != "re":
         raise UserInputError(f"asynchronous: only regularized evolution (re) runs in steady state, not {spec.base!r}")
     return spec
@@ -278,7 +287,9 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
     spec = validate(config)
     d = config.defaults()
     if config.tabular and table is None:
-        table = TabularBenchmark.load(config.benchmark)
+        fmt = generic_format(config.fitness_field, config.test_field, config.cost_fields) \
+            if config.fitness_field else None
+        table = TabularBenchmark.load(config.benchmark, fmt)
     if not config.tabular and data is None and (space is None or evaluator is None):
         data = load_dataset(config.dataset, data_dir=config.data_dir, download=config.download,
                             subset=config.subset, input_size=_pick(config.input_size, d.input_size), seed=config.seed)

@@ -29,6 +29,10 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subset", type=float, help="fraction of each class kept (the paper uses 0.1 on ImageNet)")
     p.add_argument("--input-size", type=int, help="image side in pixels (default: 8 on digits, else per dataset)")
     p.add_argument("--benchmark", metavar="FILE", help="tabular benchmark JSON: score by lookup, no training")
+    p.add_argument("--fitness-field", help="a generic JSON/CSV table: the field selection uses")
+    p.add_argument("--test-field", help="a generic table: the field only reported (never selected on)")
+    p.add_argument("--cost-fields", type=lambda t: tuple(v.strip() for v in t.split(",") if v.strip()), default=(),
+                   help="a generic table: comma-separated cost fields kept with each record (e.g. params,flops)")
     p.add_argument("--num-classes", type=int,
                    help="classes of the network's head (default: the dataset's, or from the table's file name)")
     p.add_argument("--model", help=f"+gpt: ArchGPT bundled name, folder or Hub id (default: {G['model']})")
