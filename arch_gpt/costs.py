@@ -9,7 +9,8 @@ Every layer carries its sizes, so the counts are exact for what ``Architecture.t
 * BN: ``2*C`` parameters (scale and shift; the running statistics are buffers, not parameters), no multiply-adds;
 * every other layer (activations, pooling, Add, Concat, Flatten, Dropout, ...): none.
 
-Biases, BN and additions are not counted as multiply-adds, the convention of NAS-Bench-Macro's ``flops`` field
+A traced network holds only what its forward pass runs: the auxiliary heads of a torchvision GoogLeNet, used only
+in training, are not in it (nor counted). Biases, BN and additions are not counted as multiply-adds, the convention of NAS-Bench-Macro's ``flops`` field
 and of most NAS papers.
 """
 from __future__ import annotations
