@@ -23,7 +23,7 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 from arch_gpt.errors import UserInputError
 from arch_gpt.search.evaluators.resident import DeviceAugment
 
-DATASETS = ("digits", "cifar10", "cifar100", "imagenet")
+BUILTIN = ("digits", "cifar10", "cifar100", "imagenet")
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 8, 1024  # image side in pixels; larger images are refused before any allocation
 DEFAULT_INPUT_SIZE = {"digits": 16, "cifar10": 32, "cifar100": 32, "imagenet": 224}
 VAL_FRACTION = 0.1  # of the training set, for CIFAR and ImageNet
@@ -52,11 +52,12 @@ class ImageData:
                 f"classes={self.num_classes}, image={'x'.join(map(str, self.image_size))})")
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download: bool = False,
+def load_builtin(name: str, data_dir: str | os.PathLike | None = None, download: bool = False,
                  subset: float | None = None, input_size: int | None = None, seed: int = 0) -> ImageData:
-    """Load ``name`` (one of :data:`DATASETS`) as train/val/test splits; see the module docstring."""
-    if name not in DATASETS:
-        raise DatasetError(f"dataset: unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    """Load ``name`` (one of :data:`BUILTIN`) as train/val/test splits; see the module docstring. Use
+    :func:`arch_gpt.search.data.load_image_data`, which also reads image folders and Hugging Face datasets."""
+    if name not in BUILTIN:
+        raise DatasetError(f"dataset: unknown dataset {name!r}; choose one of: {', '.join(BUILTIN)}")
     if subset is not None and not 0.0 < subset <= 1.0:
         raise DatasetError(f"subset: must be a fraction in (0, 1], got {subset}")
     if input_size is not None and not MIN_INPUT_SIZE <= input_size <= MAX_INPUT_SIZE:

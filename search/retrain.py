@@ -36,7 +36,8 @@ from tqdm.auto import tqdm
 from arch_gpt.devices import resolve_device
 from arch_gpt.errors import UserInputError
 from arch_gpt.io import atomic_write_bytes, write_json
-from arch_gpt.search.datasets import DATASETS, MAX_INPUT_SIZE, MIN_INPUT_SIZE, load_dataset
+from arch_gpt.search.data import check_dataset_name, load_image_data
+from arch_gpt.search.datasets import MAX_INPUT_SIZE, MIN_INPUT_SIZE
 from arch_gpt.search.export import (
     ModelConfig, check_out_dir, load_run_config, load_weights, make_out_dir, read_object, rebuild,
 )
@@ -218,8 +219,7 @@ def retrain(run_dir: str | Path, dataset: str = "digits", config: RetrainConfig 
 
     The run draws from its own RNG stream (seeded by ``config.seed``, forked from the caller's global state).
     UserInputError (naming the parameter, or the file and key) for any argument or file that does not fit."""
-    if dataset not in DATASETS:
-        raise UserInputError(f"dataset: unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
+    check_dataset_name(dataset)
     config = config if config is not None else SCHEDULES[dataset]
     if not isinstance(config, RetrainConfig):
         raise UserInputError(f"config: expected a RetrainConfig, got {type(config).__name__}")
@@ -265,7 +265,7 @@ def _retrain(run_dir: Path, run_cfg: ModelConfig, dataset: str, config: RetrainC
              dev: torch.device, progress: bool) -> dict:
     if input_size is None and run_cfg.input_size is not None:
         input_size = run_cfg.input_size[0]
-    data = load_dataset(dataset, data_dir=data_dir, download=download, subset=subset, input_size=input_size,
+    data = load_image_data(dataset, data_dir=data_dir, download=download, subset=subset, input_size=input_size,
                         seed=config.seed)
     settings = {"key": run_cfg.key, "dataset": dataset, "input_size": input_size, "subset": subset,
                 **{k: v for k, v in asdict(config).items() if k not in ("epochs", "workers")}}

@@ -20,7 +20,8 @@ from transformers.utils import logging as hf_logging
 from arch_gpt.devices import resolve_device
 from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import ArchGPT
-from arch_gpt.search.datasets import ImageData, load_dataset
+from arch_gpt.search.data import load_image_data
+from arch_gpt.search.datasets import ImageData
 from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator, generic_format
 from arch_gpt.search.evaluators.training import TrainingConfig, TrainingEvaluator
 from arch_gpt.search.execution import ExecutionConfig, Executor, SerialExecutor
@@ -38,7 +39,7 @@ GPT_DEFAULTS = {"model": DEFAULT_MODEL, "mask_rate": 0.4, "top_k": 1, "temperatu
                 "finetune_top": 10, "finetune_lr": 1e-3}
 GPT_OPTIONS = ("model", "mask_rate", "top_k", "temperature")
 FINETUNE_OPTIONS = ("finetune_steps", "finetune_top", "finetune_lr")
-TRAINING_OPTIONS = ("dataset", "data_dir", "download", "subset", "input_size", "epochs", "lr", "batch_size",
+TRAINING_OPTIONS = ("dataset", "data_dir", "download", "subset", "input_size", "image_column", "label_column", "epochs", "lr", "batch_size",
                     "max_steps_per_epoch", "device", "widths", "min_blocks", "max_blocks", "bf16", "resident_data")
 
 
@@ -109,6 +110,8 @@ class SearchConfig:
     download: bool = False
     subset: float | None = None
     input_size: int | None = None
+    image_column: str | None = None  # hf:NAME datasets: the image and label columns (None: detected)
+    label_column: str | None = None
     num_classes: int | None = None  # None: from the dataset, or inferred from the table's file name
     # the search's size
     population: int | None = None
@@ -291,8 +294,9 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
             if config.fitness_field else None
         table = TabularBenchmark.load(config.benchmark, fmt)
     if not config.tabular and data is None and (space is None or evaluator is None):
-        data = load_dataset(config.dataset, data_dir=config.data_dir, download=config.download,
-                            subset=config.subset, input_size=_pick(config.input_size, d.input_size), seed=config.seed)
+        data = load_image_data(config.dataset, data_dir=config.data_dir, download=config.download,
+                               subset=config.subset, input_size=_pick(config.input_size, d.input_size),
+                               seed=config.seed, image_column=config.image_column, label_column=config.label_column)
     space = space or build_space(config, data, table)
     evaluator = evaluator or build_evaluator(config, space, data, table)
     reconstructor = finetuner = None

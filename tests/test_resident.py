@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from arch_gpt.search.datasets import load_dataset
+from arch_gpt.search.data import load_image_data
 from arch_gpt.search.evaluators.resident import DeviceAugment, batches, materialize
 from arch_gpt.search.evaluators.training import TrainingConfig, TrainingEvaluator
 from arch_gpt.search.protocols import Candidate
@@ -39,7 +39,7 @@ def test_materialize_keeps_items_in_order():
 @pytest.mark.parametrize("settings", [{"resident_data": True}, {"resident_data": True, "bf16": True},
                                       {"bf16": True}])
 def test_training_on_resident_data_or_bf16_learns(settings):
-    data = load_dataset("digits", input_size=8, subset=0.3, seed=0)
+    data = load_image_data("digits", input_size=8, subset=0.3, seed=0)
     space = ChainSpace(length=2)
     ev = TrainingEvaluator(space, data, TrainingConfig(epochs=8, lr=0.05, batch_size=32, seed=0, **settings))
     assert ev.resident == settings.get("resident_data", False)

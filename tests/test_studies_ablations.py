@@ -8,7 +8,7 @@ import pytest
 
 from arch_gpt.cli import main
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.datasets import load_dataset
+from arch_gpt.search.data import load_image_data
 from arch_gpt.search.spaces.blocks import BlockSpace
 from arch_gpt.search.spec import SearchConfig
 from arch_gpt.studies.ablations import EpochCorrelationConfig, MaskRateConfig, epoch_correlation, mask_rate_sweep
@@ -18,7 +18,7 @@ TINY_ARGS = ["--min-blocks", "3", "--max-blocks", "4", "--widths", "8,16", "--ma
 
 @pytest.fixture(scope="module")
 def setup():
-    data = load_dataset("digits", seed=0)
+    data = load_image_data("digits", seed=0)
     space = BlockSpace(num_classes=data.num_classes, input_size=data.image_size, min_blocks=3, max_blocks=4,
                        widths=(8, 16))
     return space, data

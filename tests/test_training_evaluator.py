@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 from arch_gpt.errors import UserInputError
-from arch_gpt.search.datasets import load_dataset
+from arch_gpt.search.data import load_image_data
 from arch_gpt.search.evaluators.training import TrainingConfig, TrainingEvaluator
 from arch_gpt.search.protocols import Candidate
 from search_toys import ChainSpace
@@ -16,7 +16,7 @@ PARENT = Candidate(("conv3", "conv1"), "conv3-conv1")
 
 @pytest.fixture(scope="module")
 def digits():
-    return load_dataset("digits", input_size=8, subset=0.3, seed=0)
+    return load_image_data("digits", input_size=8, subset=0.3, seed=0)
 
 
 def _evaluator(digits, **kw):

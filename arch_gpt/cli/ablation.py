@@ -95,14 +95,14 @@ def _search_config(args: argparse.Namespace, space: str = "blocks"):
 
 
 def _parts(config):
-    from arch_gpt.search.datasets import load_dataset
+    from arch_gpt.search.data import load_image_data
     from arch_gpt.search.evaluators.tabular import TabularBenchmark
     from arch_gpt.search.spec import build_space
 
     if config.tabular:
         table = TabularBenchmark.load(config.benchmark)
         return build_space(config, table=table), None, table
-    data = load_dataset(config.dataset, data_dir=config.data_dir, download=config.download, subset=config.subset,
+    data = load_image_data(config.dataset, data_dir=config.data_dir, download=config.download, subset=config.subset,
                         input_size=config.input_size, seed=config.seed)
     return build_space(config, data=data), data, None
 

@@ -23,7 +23,11 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
     from arch_gpt.search.spec import SearchConfig
     d = SearchConfig()
     p.add_argument("--space", default=d.space, help="search space: blocks, nasbench201, nasbench-macro")
-    p.add_argument("--dataset", default=d.dataset, help="digits (embedded), cifar10, cifar100, imagenet")
+    p.add_argument("--dataset", default=d.dataset,
+                   help="digits (embedded), cifar10, cifar100, imagenet, imagefolder (--data-dir of class "
+                        "subfolders), or hf:NAME[:CONFIG] (a Hugging Face dataset in the local cache or saved folder)")
+    p.add_argument("--image-column", help="hf: datasets: the image column (default: the one with an Image feature)")
+    p.add_argument("--label-column", help="hf: datasets: the label column (default: the ClassLabel one)")
     p.add_argument("--data-dir", help="folder of cifar10/cifar100/imagenet data")
     p.add_argument("--download", action="store_true", help="download CIFAR into --data-dir if missing")
     p.add_argument("--subset", type=float, help="fraction of each class kept (the paper uses 0.1 on ImageNet)")
