@@ -106,7 +106,8 @@ def load_checkpoint(path: Path, config: dict, space: SearchSpace) -> tuple[Searc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: field 'format' is not {FORMAT!r}; not a search checkpoint")
     saved = _field(data, "config", dict, path)
-    for name, value in config.items():
+    for name in sorted(set(config) | set(saved)):  # a setting only one side has differs too
+        value = config.get(name)
         if saved.get(name) != value:
             raise CheckpointError(f"{path}: field 'config.{name}' is {saved.get(name)!r} but this run "
                                   f"has {value!r}; resume with the same settings or use a new --output")

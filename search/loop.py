@@ -11,6 +11,7 @@ history are all restored. ``search_s`` is all time but evaluation (so it include
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Sequence
@@ -23,7 +24,8 @@ from arch_gpt.io import append_jsonl, write_json, write_jsonl
 from arch_gpt.search.checkpoint import TrialJournal, load_checkpoint, save_checkpoint
 from arch_gpt.search.execution import Executor, SerialExecutor
 from arch_gpt.search.export import write_best_genome
-from arch_gpt.search.plotting import plot_convergence
+from arch_gpt.search.pareto import pareto_front
+from arch_gpt.search.plotting import plot_convergence, plot_pareto
 from arch_gpt.search.protocols import GenerationHook, KeepsRunFolder, KeepsWeights, ProposesOne
 from arch_gpt.search.records import Candidate, FitnessRecord, HistoryEntry, Individual, SearchResult, SearchState
 
@@ -32,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover  (strategies.base imports this module to o
 
 RESULT, HISTORY, CHECKPOINT, BEST_ARCH, PLOT, TRIALS = "result.json", "history.jsonl", "checkpoint.json", \
     "best.arch", "convergence.png", "trials.jsonl"
+PARETO, PARETO_PLOT = "pareto.json", "pareto.png"
 
 
 def run_search(strategy: "Strategy", output_dir: str | Path | None = None, resume: bool = False,
@@ -159,13 +162,20 @@ def _evaluate(strategy: "Strategy", state: SearchState, batch: Sequence[Candidat
             fresh[c.key] = c
     start = perf_counter()
     done = journal.finished(state.generation)
+    measured = {key: strategy.objectives.measure(strategy.space, c.genome) for key, c in fresh.items()} \
+        if strategy.objectives.measured else {}
+    for key in fresh:
+        why = strategy.objectives.violation(measured[key]) if measured else None
+        if why is not None and key not in done:  # over a budget: never trained
+            done[key] = FitnessRecord(key, 0.0, error=why)
+            journal.append(state.generation, done[key])
     todo = [c for key, c in fresh.items() if key not in done]
     new = executor.run(strategy.evaluator, todo, lambda c, r: journal.append(state.generation, r)) if todo else []
     if [r.key for r in new] != [c.key for c in todo]:
         raise RuntimeError(f"{type(strategy.evaluator).__name__} returned records for {[r.key for r in new]} "
                            f"instead of {[c.key for c in todo]}")
     done.update((r.key, r) for r in new)
-    records = [done[key] for key in fresh]
+    records = [with_costs(done[key], measured.get(key)) for key in fresh]
     elapsed = perf_counter() - start
     state.cache.update((r.key, r) for r in records)
     individuals = []
@@ -174,6 +184,13 @@ def _evaluate(strategy: "Strategy", state: SearchState, batch: Sequence[Candidat
         fresh.pop(c.key, None)  # a repeat inside the batch is cached too
         individuals.append(record_evaluation(state, c, state.cache[c.key], cached))
     return individuals, elapsed
+
+
+def with_costs(record: FitnessRecord, measured: dict | None) -> FitnessRecord:
+    """The record with the candidate's measured costs in ``extra["costs"]`` (unchanged when none were measured)."""
+    if not measured:
+        return record
+    return replace(record, extra={**record.extra, "costs": dict(measured)})
 
 
 def record_evaluation(state: SearchState, c: Candidate, record: FitnessRecord, cached: bool) -> Individual:
@@ -186,7 +203,8 @@ def record_evaluation(state: SearchState, c: Candidate, record: FitnessRecord, c
         evaluation=state.evaluations, generation=state.generation, key=c.key, fitness=record.fitness,
         test_acc=record.test_acc, params=record.params, cost_s=0.0 if cached else record.cost_s,
         error=record.error, cached=cached, origin=c.origin, parents=tuple(c.parents),
-        predicted_units=tuple(c.predicted_units), best_fitness=state.best.fitness))
+        predicted_units=tuple(c.predicted_units), best_fitness=state.best.fitness,
+        costs=record.extra.get("costs")))
     return ind
 
 
@@ -200,6 +218,7 @@ class SteadyStateRun:
     def __init__(self, strategy: "Strategy", executor: Executor):
         self.strategy, self.executor = strategy, executor
         self.in_flight: dict[str, Candidate] = {}
+        self.costs: dict[str, dict | None] = {}
 
     def step(self, state: SearchState, rng: np.random.Generator, budget: int) -> int:
         s = self.strategy
@@ -209,16 +228,22 @@ class SteadyStateRun:
                 cand = s.reconstructor.reconstruct(s.space, [cand], state.evaluations / budget, rng)[0]
             if cand.key in self.in_flight:  # rare (novelty retries ran out): wait for a trial instead
                 break
+            costs = s.objectives.measure(s.space, cand.genome) if s.objectives.measured else None
+            why = s.objectives.violation(costs) if costs else None
+            if why is not None and not state.seen(cand.key):  # over a budget: never trained
+                state.cache[cand.key] = with_costs(FitnessRecord(cand.key, 0.0, error=why), costs)
             if state.seen(cand.key):  # a repeat counts once more, at no cost
                 s.update(state, [record_evaluation(state, cand, state.cache[cand.key], True)], rng)
                 state.generation += 1
                 return 1
             self.in_flight[cand.key] = cand
+            self.costs[cand.key] = costs
             self.executor.submit(s.evaluator, cand)
         start = perf_counter()
         cand, record = self.executor.wait_any()
         state.timings.evaluation_s += perf_counter() - start
         del self.in_flight[cand.key]
+        record = with_costs(record, self.costs.pop(cand.key, None))
         state.cache[record.key] = record
         s.update(state, [record_evaluation(state, cand, record, False)], rng)
         state.generation += 1
@@ -231,7 +256,18 @@ def _result(strategy: "Strategy", state: SearchState, out: Path | None, label: s
     return SearchResult(strategy=label, space=strategy.space.name,
                         seed=strategy.seed, evaluations=state.evaluations, unique_evaluations=len(state.cache),
                         generations=state.generation, best=best, best_architecture=arch,
-                        history=list(state.history), timings=state.timings, output_dir=out)
+                        history=list(state.history), timings=state.timings, output_dir=out,
+                        pareto=_pareto(strategy, state) if strategy.objectives.multi else None)
+
+
+def _pareto(strategy: "Strategy", state: SearchState) -> list[dict]:
+    """The non-dominated feasible evaluated candidates, best fitness first."""
+    names = strategy.objectives.names
+    records = [r for r in state.cache.values() if r.error is None and "costs" in r.extra]
+    points = [strategy.objectives.point(r) for r in records]
+    front = sorted(pareto_front(points), key=lambda i: points[i])
+    return [{"key": records[i].key, "val_acc": records[i].fitness, "test_acc": records[i].test_acc,
+             **{n: records[i].extra["costs"][n] for n in names[1:]}} for i in front]
 
 
 def write_outputs(result: SearchResult, out: Path) -> None:
@@ -239,6 +275,9 @@ def write_outputs(result: SearchResult, out: Path) -> None:
     write_json(out / RESULT, result.to_json(), indent=1)
     result.best_architecture.save(out / BEST_ARCH)
     plot_convergence(result.history, out / PLOT, title=f"{result.strategy} on {result.space} (seed {result.seed})")
+    if result.pareto is not None:
+        write_json(out / PARETO, result.pareto)
+        plot_pareto(result.history, result.pareto, out / PARETO_PLOT, title=f"{result.strategy} on {result.space}")
 
 
 def _write_best_for_export(strategy: "Strategy", result: SearchResult, out: Path) -> None:

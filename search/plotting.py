@@ -31,3 +31,24 @@ def plot_convergence(history: Sequence[HistoryEntry], path: Path, title: str = "
     ax.legend(loc="lower right")
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def plot_pareto(history: Sequence[HistoryEntry], front: Sequence[dict], path: Path, title: str = "") -> None:
+    """Every feasible evaluation and the non-dominated front: validation accuracy against the first cost."""
+    cost = next((k for k in ("params", "flops", "latency") if front and k in front[0]), None)
+    if cost is None:
+        return
+    fig = Figure(figsize=(6, 4.5), dpi=100)
+    ax = fig.add_subplot()
+    done = [h for h in history if h.error is None and h.costs and cost in h.costs]
+    ax.scatter([h.costs[cost] for h in done], [h.fitness for h in done], s=10, alpha=0.35, label="evaluated")
+    ax.step([p[cost] for p in front], [p["val_acc"] for p in front], where="post", color="C3", marker="o",
+            markersize=4, label="non-dominated front")
+    unit = {"params": "parameters", "flops": "multiply-adds", "latency": "latency (ms)"}[cost]
+    ax.set_xscale("log" if cost != "latency" else "linear")
+    ax.set_xlabel(unit)
+    ax.set_ylabel("fitness (validation accuracy)")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    save_figure(fig, path)

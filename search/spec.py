@@ -25,6 +25,7 @@ from arch_gpt.search.datasets import ImageData
 from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator, generic_format
 from arch_gpt.search.evaluators.training import TrainingConfig, TrainingEvaluator
 from arch_gpt.search.execution import ExecutionConfig, Executor, SerialExecutor
+from arch_gpt.search.objectives import Objectives
 from arch_gpt.search.online import OnlineFinetuner
 from arch_gpt.search.protocols import Evaluator, NextTokenPredictor, SearchSpace
 from arch_gpt.search.ray_executor import RayExecutor
@@ -136,6 +137,11 @@ class SearchConfig:
     resident_data: bool | None = None  # keep small datasets on the device (None: on CUDA)
     # where trials run (search/execution.py): serial for 1 worker, else Ray
     execution: ExecutionConfig = ExecutionConfig()
+    objectives: str = "val_acc"  # or val_acc,params / val_acc,flops / val_acc,latency ...: NSGA-II in ga
+    max_params: int | None = None  # budgets: a candidate over one is recorded infeasible, never trained
+    max_flops: int | None = None
+    max_latency_ms: float | None = None
+    latency_batch: int = 1  # images per latency measurement (on the search's device)
     asynchronous: bool = False  # re only: steady state, a child whenever a trial finishes (order-dependent)
     # block-space options (None: the space's defaults; widths default per dataset)
     widths: tuple[int, ...] | None = None
@@ -227,9 +233,17 @@ def validate(config: SearchConfig) -> StrategySpec:
         raise UserInputError(f"{', '.join(table_fields)}: name fields of a --benchmark table; no table was given")
     if (config.test_field or config.cost_fields) and not config.fitness_field:
         raise UserInputError("fitness_field: a generic table needs its fitness field named too")
+    objectives_of(config)
     if config.asynchronous and spec.base != "re":
         raise UserInputError(f"asynchronous: only regularized evolution (re) runs in steady state, not {spec.base!r}")
     return spec
+
+
+def objectives_of(config: SearchConfig) -> Objectives:
+    """The search's objectives and budgets (UserInputError naming the parameter)."""
+    return Objectives.parse(config.objectives, max_params=config.max_params, max_flops=config.max_flops,
+                            max_latency_ms=config.max_latency_ms, latency_batch=config.latency_batch,
+                            device=config.device)
 
 
 def load_model(name: str, device: str | None = None) -> ArchGPT:
@@ -311,7 +325,7 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
     generations = _pick(config.generations, d.generations)
     budget = config.budget if config.budget is not None else population * generations
     common = {"space": space, "evaluator": evaluator, "reconstructor": reconstructor, "seed": config.seed,
-              "budget": budget}
+              "budget": budget, "objectives": objectives_of(config)}
     if spec.base == "ga":
         strategy = create_strategy("ga", population=population, generations=generations, **common)
     elif spec.base == "random":

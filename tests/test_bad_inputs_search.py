@@ -91,7 +91,7 @@ SEARCH_CASES = [
     (("--strategy", "ga", "--output", "{run}"), ("--output", "already holds a run")),
     (("--strategy", "ga", "--resume"), ("--resume",)),
     (("--strategy", "ga", "--output", "{world}/fresh", "--resume"), ("nothing to resume",)),
-    (("--strategy", "re", "--output", "{run}", "--resume", "--budget", "30"), ("config.strategy",)),
+    (("--strategy", "re", "--output", "{run}", "--resume", "--budget", "30"), ("checkpoint.json: field 'config.",)),
     (("--strategy", "ga", "--output", "{run}", "--resume", "--budget", "30", "--population", "5"),
      ("config.budget",)),
 ]

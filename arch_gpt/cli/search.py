@@ -62,6 +62,14 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bf16", action="store_true", help="train candidates with bfloat16 autocast")
     p.add_argument("--resident-data", dest="resident_data", action=argparse.BooleanOptionalAction,
                    help="keep small datasets on the device, augmented there (default: on CUDA only)")
+    o = p.add_argument_group("accuracy versus cost")
+    o.add_argument("--objectives", default="val_acc",
+                   help="val_acc, or val_acc plus costs to minimize: params, flops, latency (e.g. val_acc,params): "
+                        "NSGA-II selection in ga, pareto.json and pareto.png in the run folder")
+    o.add_argument("--max-params", type=int, help="budget: candidates with more parameters are never trained")
+    o.add_argument("--max-flops", type=int, help="budget: multiply-adds per image")
+    o.add_argument("--max-latency-ms", type=float, help="budget: latency measured on the search's device")
+    o.add_argument("--latency-batch", type=int, default=1, help="images per latency measurement")
     x = p.add_argument_group("parallel trials (Ray)")
     x.add_argument("--workers", type=int, default=1,
                    help="trials at once; 1 (default) runs them here one by one, more starts a local Ray instance")

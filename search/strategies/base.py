@@ -16,6 +16,7 @@ import numpy as np
 from arch_gpt.errors import UserInputError
 from arch_gpt.search.execution import Executor
 from arch_gpt.search.loop import run_search
+from arch_gpt.search.objectives import Objectives
 from arch_gpt.search.protocols import Evaluator, GenerationHook, Reconstructor, SearchSpace
 from arch_gpt.search.records import Candidate, Individual, SearchResult, SearchState
 
@@ -25,13 +26,15 @@ class Strategy:
     name = "strategy"
 
     def __init__(self, space: SearchSpace, evaluator: Evaluator, reconstructor: Reconstructor | None = None, *,
-                 budget: int | None = None, seed: int = 0, novelty_retries: int = 10):
+                 budget: int | None = None, seed: int = 0, novelty_retries: int = 10,
+                 objectives: Objectives | None = None):
         if budget is not None and budget < 1:
             raise UserInputError(f"budget: must be at least 1 evaluation, got {budget}")
         if novelty_retries < 0:
             raise UserInputError(f"novelty_retries: must be >= 0, got {novelty_retries}")
         self.space, self.evaluator, self.reconstructor = space, evaluator, reconstructor
         self.budget_arg, self.seed, self.novelty_retries = budget, int(seed), novelty_retries
+        self.objectives = objectives or Objectives()
 
     # --- the contract ---------------------------------------------------------------------------
     @property
@@ -53,7 +56,8 @@ class Strategy:
         """The settings that must match when a run is resumed (JSON-able)."""
         return {"strategy": self.name, "space": self.space.name, "seed": self.seed, "budget": self.budget,
                 "gpt": self.reconstructor is not None,
-                "mask_rate": None if self.reconstructor is None else self.reconstructor.mask_rate}
+                "mask_rate": None if self.reconstructor is None else self.reconstructor.mask_rate,
+                **(self.objectives.config() if self.objectives != Objectives() else {})}
 
     @property
     def label(self) -> str:

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from arch_gpt.errors import UserInputError
+from arch_gpt.search.objectives import Objectives
 from arch_gpt.search.protocols import Evaluator, ProposesOne, Reconstructor, SearchSpace
 from arch_gpt.search.records import Candidate, Individual, SearchState
 from arch_gpt.search.registry import register_strategy
@@ -27,8 +28,10 @@ class RegularizedEvolution(Strategy, ProposesOne):
 
     def __init__(self, space: SearchSpace, evaluator: Evaluator, reconstructor: Reconstructor | None = None, *,
                  population: int = 30, sample_size: int = 10, children_per_generation: int = 10,
-                 budget: int = 600, seed: int = 0, novelty_retries: int = 10, asynchronous: bool = False):
-        super().__init__(space, evaluator, reconstructor, budget=budget, seed=seed, novelty_retries=novelty_retries)
+                 budget: int = 600, seed: int = 0, novelty_retries: int = 10, asynchronous: bool = False,
+                 objectives: Objectives | None = None):
+        super().__init__(space, evaluator, reconstructor, budget=budget, seed=seed, novelty_retries=novelty_retries,
+                         objectives=objectives)
         if population < 2:
             raise UserInputError(f"population: must be at least 2, got {population}")
         if not 1 <= sample_size <= population:
@@ -40,7 +43,7 @@ class RegularizedEvolution(Strategy, ProposesOne):
 
     def config(self) -> dict:
         return {**super().config(), "population": self.population, "sample_size": self.sample_size,
-                "children_per_generation": self.children, "asynchronous": self.asynchronous}
+                "children_per_generation": self.children, **({"asynchronous": True} if self.asynchronous else {})}
 
     def propose(self, state: SearchState, rng: np.random.Generator) -> list[Candidate]:
         if len(state.population) < self.population:

@@ -23,6 +23,8 @@ from typing import Sequence
 import numpy as np
 
 from arch_gpt.errors import UserInputError
+from arch_gpt.search.objectives import Objectives
+from arch_gpt.search.pareto import crowding_distance, non_dominated_sort
 from arch_gpt.search.protocols import Evaluator, Reconstructor, SearchSpace
 from arch_gpt.search.records import Candidate, Individual, SearchState
 from arch_gpt.search.registry import register_strategy
@@ -37,8 +39,9 @@ class GeneticSearch(Strategy):
     def __init__(self, space: SearchSpace, evaluator: Evaluator, reconstructor: Reconstructor | None = None, *,
                  population: int = 30, generations: int = 20, crossover_rate: float = 0.7,
                  mutation_rate: float = 0.5, elitism: int = 1, budget: int | None = None, seed: int = 0,
-                 novelty_retries: int = 10):
-        super().__init__(space, evaluator, reconstructor, budget=budget, seed=seed, novelty_retries=novelty_retries)
+                 novelty_retries: int = 10, objectives: Objectives | None = None):
+        super().__init__(space, evaluator, reconstructor, budget=budget, seed=seed, novelty_retries=novelty_retries,
+                         objectives=objectives)
         if population < 2:
             raise UserInputError(f"population: must be at least 2, got {population}")
         if generations < 1:
@@ -65,8 +68,10 @@ class GeneticSearch(Strategy):
         pop = state.population
         taken: set[str] = set()
         children: list[Candidate] = []
+        pick = (lambda: crowded_tournament(pop, rng, self.objectives)) if self.objectives.multi else \
+            (lambda: binary_tournament(pop, rng))
         while len(children) < self.population:
-            a, b = pop[binary_tournament(pop, rng)], pop[binary_tournament(pop, rng)]
+            a, b = pop[pick()], pop[pick()]
             parents = (a.candidate.key, b.candidate.key)
             crossed = bool(rng.random() < self.crossover_rate)
             genomes = (self.space.crossover(a.candidate.genome, b.candidate.genome, rng) if crossed
@@ -86,9 +91,38 @@ class GeneticSearch(Strategy):
             state.population = list(evaluated)
             return
         pool = list(state.population) + list(evaluated)
+        if self.objectives.multi:
+            state.population = nsga2_survivors(pool, self.population, self.objectives)
+            return
         order = sorted(range(len(pool)), key=lambda i: -pool[i].fitness)  # stable: earlier wins ties
         survivors = [pool[i] for i in order[:self.elitism]]
         rest = [pool[i] for i in sorted(order[self.elitism:])]
         while len(survivors) < self.population and rest:
             survivors.append(rest.pop(binary_tournament(rest, rng)))
         state.population = survivors
+
+
+def nsga2_survivors(pool: Sequence[Individual], size: int, objectives: Objectives) -> list[Individual]:
+    """NSGA-II environmental selection: whole fronts in order, the last one cut by crowding distance."""
+    points = [objectives.point(i.record) for i in pool]
+    survivors: list[int] = []
+    for front in non_dominated_sort(points):
+        if len(survivors) + len(front) <= size:
+            survivors += front
+            continue
+        distance = crowding_distance([points[i] for i in front])
+        by_crowding = sorted(range(len(front)), key=lambda k: -distance[k])  # stable: earlier wins ties
+        survivors += [front[k] for k in by_crowding[:size - len(survivors)]]
+        break
+    return [pool[i] for i in survivors]
+
+
+def crowded_tournament(pool: Sequence[Individual], rng: np.random.Generator, objectives: Objectives) -> int:
+    """Index of the better of two drawn individuals by (front, then crowding distance): NSGA-II's mating."""
+    points = [objectives.point(i.record) for i in pool]
+    rank, crowd = [0] * len(pool), [0.0] * len(pool)
+    for r, front in enumerate(non_dominated_sort(points)):
+        for i, d in zip(front, crowding_distance([points[i] for i in front])):
+            rank[i], crowd[i] = r, d
+    i, j = (int(x) for x in rng.integers(len(pool), size=2))
+    return j if (rank[j], -crowd[j]) < (rank[i], -crowd[i]) else i

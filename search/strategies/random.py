@@ -6,6 +6,7 @@ from typing import Sequence
 import numpy as np
 
 from arch_gpt.errors import UserInputError
+from arch_gpt.search.objectives import Objectives
 from arch_gpt.search.protocols import Evaluator, Reconstructor, SearchSpace
 from arch_gpt.search.records import Candidate, Individual, SearchState
 from arch_gpt.search.registry import register_strategy
@@ -18,8 +19,10 @@ class RandomSearch(Strategy):
     name = "random"
 
     def __init__(self, space: SearchSpace, evaluator: Evaluator, reconstructor: Reconstructor | None = None, *,
-                 budget: int = 600, batch_size: int = 30, seed: int = 0, novelty_retries: int = 10):
-        super().__init__(space, evaluator, reconstructor, budget=budget, seed=seed, novelty_retries=novelty_retries)
+                 budget: int = 600, batch_size: int = 30, seed: int = 0, novelty_retries: int = 10,
+                 objectives: Objectives | None = None):
+        super().__init__(space, evaluator, reconstructor, budget=budget, seed=seed, novelty_retries=novelty_retries,
+                         objectives=objectives)
         if batch_size < 1:
             raise UserInputError(f"batch_size: must be at least 1, got {batch_size}")
         self.batch_size = batch_size
