@@ -220,6 +220,12 @@ EXPORT_CASES = {
                                                write("retrain/metrics.json", '{"num_classes": "x"}')(r),
                                                shutil.move(r / "model.safetensors", r / "retrain")),
                                     "{run}", [], ["metrics.json", "'num_classes'"]),
+    "network not an object": (edit_genome(network=[1]), "{run}", [], ["best_genome.json", "'network'"]),
+    "search_config.json not JSON": (write("search_config.json", "{"), "{run}", [], ["search_config.json", "JSON"]),
+    "search_config.json config a list": (write("search_config.json", '{"config": []}'), "{run}", [],
+                                         ["search_config.json", "'config'"]),
+    "result.json seed a word": (write("result.json", '{"strategy": "ga", "seed": "zero"}'), "{run}", [],
+                                ["result.json", "'seed'"]),
     "out is a file": (write("../outfile", "keep me"), "{run}", ["--out", "{tmp}/outfile"], ["--out", "outfile"]),
     "out under a file": (write("../outfile", "keep me"), "{run}", ["--out", "{tmp}/outfile/sub"], ["--out", "outfile"]),
     "out is the run folder": (nothing, "{run}", ["--out", "{run}"], ["--out", "run folder"]),
@@ -384,7 +390,7 @@ def test_reexport_removes_only_its_own_stale_files(template, tmp_path, capsys):
     (run / "best.arch").unlink()
     assert main(["export", str(run), "--out", str(out)]) == 0
     assert "no trained weights" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.py", "notes.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.py", "notes.txt"]
     assert (out / "notes.txt").read_text() == "mine"
 
 

@@ -38,8 +38,32 @@ def import_model_file(path):
 def test_export_writes_runnable_module_with_weights(tmp_path):
     run, space, genome, model = make_run(tmp_path)
     out = export_run(run, tmp_path / "out")
-    assert sorted(p.name for p in out.iterdir()) == ["best.arch", "config.json", "model.py", "model.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "best.arch", "config.json", "model.py",
+                                                     "model.safetensors"]
     assert json.loads((out / "config.json").read_text())["key"] == space.key(genome)
+    loaded = import_model_file(out / "model.py").load_model().eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model.eval()(x))
+
+
+LEGACY_MODEL_PY = """from pathlib import Path
+HERE = Path(__file__).resolve().parent
+
+
+def load_model():
+    from arch_gpt.search.export import build_from_config, load_weights
+    model = build_from_config(HERE / "config.json")
+    load_weights(HERE / "model.safetensors", model)
+    return model
+"""
+
+
+def test_model_py_of_an_earlier_export_still_loads_the_new_files(tmp_path):
+    """arch-gpt 0.1 wrote a model.py that rebuilt the space's module through arch_gpt; it reads today's export."""
+    run, space, genome, model = make_run(tmp_path)
+    out = export_run(run, tmp_path / "out")
+    (out / "model.py").write_text(LEGACY_MODEL_PY)
     loaded = import_model_file(out / "model.py").load_model().eval()
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
@@ -117,11 +141,11 @@ def test_retrain_rejects_bad_schedule(tmp_path):
 
 def test_search_run_exports_with_trained_weights_and_retrains(tmp_path, capsys):
     """End to end: a tiny GA run on digits, then `arch-gpt export` and `arch-gpt retrain` on its folder."""
-    from arch_gpt.search.datasets import load_dataset
+    from arch_gpt.search.data import load_image_data
     from arch_gpt.search.spec import SearchConfig, build_evaluator
     from arch_gpt.search.strategies.genetic import GeneticSearch
 
-    data = load_dataset("digits", seed=0)
+    data = load_image_data("digits", seed=0)
     space = BlockSpace(num_classes=10, input_size=16, min_blocks=3, max_blocks=4, widths=(8, 16))
     evaluator = build_evaluator(SearchConfig(epochs=1, lr=0.01, batch_size=32, max_steps_per_epoch=2), space, data)
     result = GeneticSearch(space, evaluator, population=2, generations=1, seed=0).run(output_dir=tmp_path / "run",
