@@ -138,7 +138,7 @@ def _decode(value: Any, names: dict[str, int], where: str) -> Any:
     if isinstance(value, dict) and len(value) == 1:
         (kind, inner), = value.items()
         if kind == "node":
-            if inner not in names:
+            if not isinstance(inner, str) or inner not in names:
                 raise ValueError(f"{where}: refers to node {inner!r}, which is not an earlier node")
             return _Ref(names[inner])
         if kind == "tuple" and isinstance(inner, list):

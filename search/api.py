@@ -36,12 +36,14 @@ def search_config(**options: Any) -> SearchConfig:
     unknown = sorted(set(options) - known)
     if unknown:
         close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
-        raise UserInputError(f"{unknown[0]}: not an option of a search{f' (did you mean {close[0]!r}?)' if close else ''}"
-                             f"; the options are SearchConfig's and ExecutionConfig's fields")
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UserInputError(f"{unknown[0]}: not an option of a search{hint}; the options are SearchConfig's and "
+                             f"ExecutionConfig's fields")
     execution = {k: options.pop(k) for k in EXECUTION_FIELDS if k in options}
     if execution:
         if "execution" in options:
-            raise UserInputError(f"execution, {next(iter(execution))}: give the ExecutionConfig or its fields, not both")
+            raise UserInputError(f"execution, {next(iter(execution))}: give the ExecutionConfig or its fields, "
+                                 f"not both")
         options["execution"] = ExecutionConfig(**execution)
     return SearchConfig(**options)
 

@@ -161,7 +161,8 @@ class SearchResult:
 
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
-            raise UserInputError(f"{run_dir}: not a run folder ({'a file' if run_dir.exists() else 'no such directory'})")
+            what = "a file" if run_dir.exists() else "no such directory"
+            raise UserInputError(f"{run_dir}: not a run folder ({what})")
         path, history_path = run_dir / files.RESULT_FILE, run_dir / files.HISTORY_FILE
         for needed in (path, history_path):
             if not needed.is_file():

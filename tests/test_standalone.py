@@ -110,7 +110,8 @@ def test_export_runs_where_arch_gpt_is_not_installed(searched, tmp_path, capsys,
     card = [] if "huggingface_hub" in refused else ["README.md"]
     assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == card + ["config.json", "model.py",
                                                                            "model.safetensors"]
-    assert json.loads((tmp_path / "saved" / "config.json").read_text()) == json.loads((shared / "config.json").read_text())
+    saved = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert saved == json.loads((shared / "config.json").read_text())
 
 
 def test_model_py_is_standalone_source_and_imports_no_arch_gpt(searched, tmp_path):
@@ -174,7 +175,8 @@ def test_onnx_export(searched, tmp_path):
     import onnx
     model = onnx.load_from_string((out / "model.onnx").read_bytes())
     onnx.checker.check_model(model)
-    assert [i.name for i in model.graph.input] == ["pixel_values"] and [o.name for o in model.graph.output] == ["logits"]
+    assert [i.name for i in model.graph.input] == ["pixel_values"]
+    assert [o.name for o in model.graph.output] == ["logits"]
     ort = pytest.importorskip("onnxruntime")
     session = ort.InferenceSession((out / "model.onnx").read_bytes(), providers=["CPUExecutionProvider"])
     got = session.run(["logits"], {"pixel_values": x.numpy()})[0]  # a batch of 4: the batch dimension is dynamic

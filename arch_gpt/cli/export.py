@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `arch-gpt search`")
     p.add_argument("--out", dest="out_dir", default=None,
                    help="destination folder: new, empty or an earlier export (default: RUN_DIR/export)")
-    p.add_argument("--onnx", action="store_true", help="also write model.onnx (torch.onnx.export)")
+    p.add_argument("--onnx", action="store_true",
+                   help="also write model.onnx (torch.onnx.export; needs the onnx package)")
     p.set_defaults(func=run)
 
 
