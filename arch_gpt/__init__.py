@@ -62,3 +62,91 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+# ----------------------------------------------------------------------------- transformers registration (issue 16)
+# ``import arch_gpt`` must not import torch or transformers, yet ``AutoConfig``/``AutoModel`` should know the block
+# classifier and ``pipeline("architecture-completion")`` should work after it. Both modules register themselves
+# when imported (arch_gpt.block_classifier: AutoConfig/AutoModel; arch_gpt.pipelines: PIPELINE_REGISTRY), so they
+# are imported here right away when transformers (resp. transformers.pipelines) is already imported, else right
+# after it has been imported, by a one-shot sys.meta_path hook. Only stdlib is imported here.
+import importlib as _importlib
+import importlib.util as _importlib_util
+import sys as _sys
+
+
+def _register_block_classifier() -> None:
+    _importlib.import_module("arch_gpt.block_classifier")
+
+
+def _register_pipeline() -> None:
+    _importlib.import_module("arch_gpt.pipelines")
+
+
+_AFTER_IMPORT = {"transformers": ("arch_gpt.block_classifier", _register_block_classifier),
+                 "transformers.pipelines": ("arch_gpt.pipelines", _register_pipeline)}
+
+
+def _register(trigger: str) -> None:
+    """Import the module that registers with ``trigger``: never while it is itself being imported (it registers
+    when it finishes), and a failure is a warning, so the user's import of transformers never breaks."""
+    module, register = _AFTER_IMPORT[trigger]
+    if module in _sys.modules:
+        return
+    try:
+        register()
+    except Exception as err:  # noqa: BLE001 - whatever it is, it must not break the import of transformers
+        import warnings
+        warnings.warn(f"arch_gpt: could not register {module} with transformers ({type(err).__name__}: {err}); "
+                      f"import {module} to retry", RuntimeWarning, stacklevel=2)
+
+
+class _ThenRegister:
+    """Loader wrapper: execute the module as its own loader would, then :func:`_register`."""
+
+    def __init__(self, loader, trigger: str):
+        self.loader, self.trigger = loader, trigger
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        module.__loader__ = module.__spec__.loader = self.loader  # transparent from here on
+        self.loader.exec_module(module)
+        _register(self.trigger)
+
+    def __getattr__(self, name: str):
+        return getattr(self.loader, name)
+
+
+class _AfterImportHook:
+    """``sys.meta_path`` finder that wraps the loader of each pending trigger module once, then removes itself."""
+
+    def __init__(self, pending: set[str]):
+        self.pending = pending
+
+    def find_spec(self, name: str, path=None, target=None):
+        if name not in self.pending:
+            return None
+        self.pending.discard(name)
+        if not self.pending and self in _sys.meta_path:
+            _sys.meta_path.remove(self)
+        spec = _importlib_util.find_spec(name)  # the usual finders (this one no longer answers for ``name``)
+        if spec is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _ThenRegister(spec.loader, name)
+        return spec
+
+
+def _install_registration() -> None:
+    pending = set()
+    for trigger in _AFTER_IMPORT:
+        if trigger in _sys.modules:
+            _register(trigger)
+        else:
+            pending.add(trigger)
+    _sys.meta_path[:] = [f for f in _sys.meta_path if type(f).__name__ != "_AfterImportHook"]
+    if pending:
+        _sys.meta_path.insert(0, _AfterImportHook(pending))
+
+
+_install_registration()

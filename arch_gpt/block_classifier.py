@@ -7,17 +7,21 @@ Input: ``context_ids`` [B, window] (left-padded with the pad id, as the corpus w
 ``model.safetensors`` (inside ``block_classifier/`` of an ArchGPT checkpoint) and trains with ``Trainer``.
 :func:`load_block_classifier` checks that folder (config fields, vocabulary and window, the safetensors header)
 before loading any weight.
+
+Importing this module registers the config with ``AutoConfig`` and the model with ``AutoModel``
+(:func:`register_auto_classes`), and ``import arch_gpt`` imports it as soon as ``transformers`` is imported, so
+``AutoModel.from_pretrained(checkpoint / "block_classifier")`` works after ``import arch_gpt``.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import torch
 from huggingface_hub.dataclasses import strict
 from torch import nn
-from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from arch_gpt.errors import UserInputError
@@ -25,7 +29,11 @@ from arch_gpt.hub import (
     WEIGHTS_FILE, CheckpointFileError, check_finite, check_weight_shapes, read_config,
 )
 
+if TYPE_CHECKING:
+    from arch_gpt.tokenizer import LayerTokenizer
+
 BLOCK_CLASSIFIER_SUBFOLDER = "block_classifier"
+WINDOW = 10  # context layers before the predicted one (the GPT has WINDOW + 1 positions)
 _LIMITS = {"window": (1, 2 ** 16 - 1), "embed_dim": (1, 2 ** 16), "hidden_size": (1, 2 ** 16),
            "num_hidden_layers": (0, 64)}
 
@@ -36,12 +44,17 @@ class BlockClassifierConfig(PreTrainedConfig):
     model_type = "arch_gpt_block_classifier"
     label_names: list[str] | None = None
     vocab_size: int = 16
-    window: int = 10
+    window: int = WINDOW
     embed_dim: int = 32
     hidden_size: int = 256
     num_hidden_layers: int = 2
     dropout: float | int = 0.1
     pad_token_id: int | None = 0
+
+
+class ModelInputError(UserInputError):
+    """Bad arguments to the model APIs (sizes out of range, lengths that do not match, invalid top_k/temperature,
+    ...); also exported by :mod:`arch_gpt.modeling`."""
 
 
 class BlockClassifier(PreTrainedModel):
@@ -100,6 +113,25 @@ def block_classifier_problem(values: Mapping[str, Any]) -> tuple[str, str] | Non
     return None
 
 
+def new_block_classifier(tokenizer: "LayerTokenizer", label_names: Sequence[str], *, window: int = WINDOW,
+                         embed_dim: int = 32, hidden_size: int = 256, num_hidden_layers: int = 2,
+                         dropout: float = 0.1, seed: int = 0) -> BlockClassifier:
+    """A freshly initialised block classifier for ``tokenizer``'s vocabulary, seeded by ``seed``; sizes out of
+    range are a ModelInputError naming the parameter."""
+    problem = block_classifier_problem({"label_names": label_names, "window": window, "embed_dim": embed_dim,
+                                        "hidden_size": hidden_size, "num_hidden_layers": num_hidden_layers,
+                                        "dropout": dropout})
+    if problem is not None:
+        raise ModelInputError(f"{problem[0]}: {problem[1]}")
+    config = BlockClassifierConfig(
+        label_names=list(label_names), vocab_size=tokenizer.vocab_size, window=window, embed_dim=embed_dim,
+        hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, dropout=dropout,
+        pad_token_id=tokenizer.pad_token_id)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return BlockClassifier(config)
+
+
 def load_block_classifier(folder: str | os.PathLike, vocab_size: int, window: int) -> BlockClassifier:
     """The block classifier saved in ``folder`` for a tokenizer of ``vocab_size`` tokens and a GPT of ``window``
     positions, after checking ``config.json`` and the ``model.safetensors`` header (CheckpointFileError naming
@@ -128,3 +160,14 @@ def load_block_classifier(folder: str | os.PathLike, vocab_size: int, window: in
         raise CheckpointFileError(f"{weights}: cannot be loaded ({str(err).strip().splitlines()[0]})") from None
     check_finite(dict(model.named_parameters()), weights)
     return model
+
+
+def register_auto_classes() -> None:
+    """Register :class:`BlockClassifierConfig` with ``AutoConfig`` and :class:`BlockClassifier` with ``AutoModel``
+    (again is harmless). Saved configs carry no ``auto_map``: that key points ``trust_remote_code`` at code files in
+    a repository, and is not needed for classes that an installed library registers."""
+    AutoConfig.register(BlockClassifierConfig.model_type, BlockClassifierConfig)
+    AutoModel.register(BlockClassifierConfig, BlockClassifier)
+
+
+register_auto_classes()

@@ -8,12 +8,16 @@ or disagrees with its ``config.json`` is a :class:`CheckpointFileError` naming t
 
 The card template is ``model_cards/arch_gpt.md`` at the repository root. ``pip install .`` installs it
 as data under ``<prefix>/share/arch-gpt/model_cards/`` (setup.cfg ``data_files``); :func:`template_path`
-looks in the source tree first, then in those installed locations.
+looks in the source tree first, then in those installed locations. A card carries the training record's held-out
+metrics as ``model-index`` eval results (:func:`eval_results`), ``datasets``/``base_model`` when the caller names
+Hub ids, an example that runs offline for the bundled checkpoint, and no machine path (:func:`public_text`).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import shutil
 import site
 import sys
@@ -22,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Collection, Mapping, Sequence
 
-from huggingface_hub import HfApi, ModelCard, ModelCardData, snapshot_download
+from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, snapshot_download
 
 from arch_gpt.io import _UMASK, atomic_write_text, read_json  # _UMASK: the process umask, read once by arch_gpt.io
 from arch_gpt.errors import UserInputError
@@ -236,7 +240,9 @@ def template_path() -> Path:
 
 @dataclass
 class CardInfo:
-    """What the model card says about one checkpoint besides its training stages."""
+    """What the model card says about one checkpoint besides its training stages. ``datasets`` (Hub dataset ids)
+    and ``base_model`` (a Hub model id) go into the card's metadata; ``example_tokens`` are layer tokens of the
+    vocabulary that the card's example feeds the model."""
     model_id: str
     n_layer: int
     n_head: int
@@ -246,15 +252,107 @@ class CardInfo:
     n_parameters: int
     corpus: str
     block_labels: list[str] = field(default_factory=list)
+    example_tokens: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
+    base_model: str | None = None
+
+
+PIPELINE_TASK = "architecture-completion"
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+# An absolute or home path: starts at a boundary ("=", space, quote...), never inside a URL or a relative path.
+_MACHINE_PATH = re.compile(r"(?<![\w.:/~-])~?/[^\s'\"`,;()\[\]]+")
+_GPT_METRICS = (("next_layer_top1", "accuracy", "top-1", "Next-layer top-1 accuracy"),
+                ("next_layer_top5", "accuracy", "top-5", "Next-layer top-5 accuracy"),
+                ("perplexity", "perplexity", None, "Next-layer perplexity"))
+_BLOCK_METRICS = (("block_accuracy", "accuracy", None, "Block-class accuracy"),)
+_CORPUS_NAMES = {"nasbench101": "NAS-Bench-101 networks", "torchvision": "torchvision CNNs (GPT-NAS Table 2)"}
+
+
+def hub_id_problem(value: Any) -> str | None:
+    """Why ``value`` is not a Hub repository id ``owner/name`` (None when it is one)."""
+    if not isinstance(value, str) or not _HUB_ID.fullmatch(value) or ".." in value or value.endswith(".git"):
+        return f"expected a Hub id 'owner/name', got {value!r}"
+    return None
+
+
+def check_card_metadata(datasets: Sequence[str], base_model: str | None) -> None:
+    """UserInputError naming ``datasets`` or ``base_model`` unless they are Hub ids (the Hub refuses other values)."""
+    if isinstance(datasets, str) or not isinstance(datasets, Sequence):
+        raise UserInputError(f"datasets: expected a list of Hub dataset ids, got {type(datasets).__name__}")
+    for name, values in (("datasets", datasets), ("base_model", [] if base_model is None else [base_model])):
+        for value in values:
+            if hub_id_problem(value):
+                raise UserInputError(f"{name}: {hub_id_problem(value)}")
+
+
+def public_text(text: str, roots: Sequence[str] = ()) -> str:
+    """``text`` without machine paths, for a card: each of ``roots`` (absolute folders, e.g. corpus folders)
+    becomes its last part wherever it starts a path; any other absolute or ``~/`` path becomes its last part."""
+    for root in sorted({r.rstrip("/") for r in roots if r.startswith(("/", "~/")) and r.rstrip("/")},
+                       key=len, reverse=True):
+        text = re.sub(re.escape(root) + r"(?=/|$|[^\w.-])", Path(root).name, text)
+    return _MACHINE_PATH.sub(lambda m: Path(m.group(0)).name or ".", text)
+
+
+def public_stages(stages: Sequence[StageRecord]) -> list[StageRecord]:
+    """The stages as a card shows them: data folders, commands and data lines without machine paths."""
+    roots = [s.data_dir for s in stages] + [str(s.hyperparameters.get("start_checkpoint", "")) for s in stages]
+
+    def clean(value: Any) -> Any:
+        return public_text(value, roots) if isinstance(value, str) else value
+
+    return [StageRecord(stage=s.stage, command=clean(s.command), data_dir=clean(s.data_dir),
+                        data_summary=clean(s.data_summary),
+                        hyperparameters={k: clean(v) for k, v in s.hyperparameters.items()}, metrics=dict(s.metrics))
+            for s in stages]
+
+
+def _corpus_and_split(stage: StageRecord) -> tuple[str, str]:
+    """The corpus kind (``corpus: X`` of the data line, else the folder's name) and the held-out split's name."""
+    corpus = re.search(r"(?:^|; )corpus: ([\w.+-]+)", stage.data_summary)
+    split = re.search(r"\('([\w.-]+)'", stage.data_summary)
+    name = corpus.group(1) if corpus else Path(stage.data_dir.rstrip("/")).name or "corpus"
+    return name, split.group(1) if split else "validation"
+
+
+def eval_results(stages: Sequence[StageRecord]) -> list[EvalResult]:
+    """The ``model-index`` results of a card: each stage's held-out metrics from the training record (next-layer
+    top-1, top-5 and perplexity of the GPT stages, accuracy of the block classifier), on that stage's corpus split.
+    A metric's name says its stage: the numbers of earlier stages were measured on that stage's checkpoint."""
+    results = []
+    for stage in stages:
+        blocks = stage.stage == "block_classifier"
+        corpus, split = _corpus_and_split(stage)
+        for key, metric_type, config, pretty in _BLOCK_METRICS if blocks else _GPT_METRICS:
+            value = stage.metrics.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                continue
+            results.append(EvalResult(
+                task_type="text-classification" if blocks else "text-generation",
+                task_name="Block classification" if blocks else "Next-layer prediction",
+                dataset_type=f"arch-gpt-{corpus}",
+                dataset_name=f"arch-gpt corpus: {_CORPUS_NAMES.get(corpus, corpus)}, held-out architectures",
+                dataset_config="blocks" if blocks else "lm", dataset_split=split, metric_type=metric_type,
+                metric_config=config, metric_name=f"{pretty} ({stage.stage} stage)",
+                metric_value=round(float(value), 4)))
+    return results
 
 
 def render_model_card(info: CardInfo, stages: Sequence[StageRecord]) -> ModelCard:
-    """A ``ModelCard`` from the template: license, tags, data, hyperparameters, metrics vs baselines, use, limits."""
+    """A ``ModelCard`` from the template: license, tags, ``model-index`` eval results, ``datasets``/``base_model``
+    (when given), hyperparameters, metrics vs baselines, an offline example, use and limits. No machine paths:
+    folders are shown by name. ``pipeline_tag`` is left out: the stock ``text-generation`` pipeline does not handle
+    the layer tokens, and the one that does (:data:`PIPELINE_TASK`) is not a Hub task."""
+    check_card_metadata(info.datasets, info.base_model)
     card_data = ModelCardData(
-        license="apache-2.0", library_name="transformers", pipeline_tag="text-generation", model_name=info.model_id,
-        tags=["arch-gpt", "gpt-nas", "neural-architecture-search", "gpt2", "safetensors"],
+        license="apache-2.0", library_name="transformers", model_name=info.model_id,
+        tags=["arch-gpt", "gpt-nas", "neural-architecture-search", "gpt2", "safetensors", PIPELINE_TASK],
+        datasets=list(info.datasets) or None, base_model=info.base_model, eval_results=eval_results(stages) or None,
     )
-    return ModelCard.from_template(card_data, template_path=str(template_path()), info=info, stages=list(stages))
+    shown = CardInfo(**{**asdict(info), "corpus": public_text(info.corpus)})
+    return ModelCard.from_template(card_data, template_path=str(template_path()), info=shown,
+                                   stages=public_stages(stages), bundled=info.model_id in BUNDLED_MODELS,
+                                   task=PIPELINE_TASK)
 
 
 # ----------------------------------------------------------------------------- push

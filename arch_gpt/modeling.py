@@ -21,6 +21,7 @@ import numbers
 import os
 import tempfile
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +31,18 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from arch_gpt.devices import resolve_device
 from arch_gpt.io import atomic_write_text
-from arch_gpt.block_classifier import (
-    BLOCK_CLASSIFIER_SUBFOLDER, BlockClassifier, BlockClassifierConfig, block_classifier_problem, load_block_classifier,
+from arch_gpt.block_classifier import (  # noqa: F401 (new_block_classifier, ModelInputError: also exported here)
+    BLOCK_CLASSIFIER_SUBFOLDER, WINDOW, BlockClassifier, ModelInputError, load_block_classifier, new_block_classifier,
 )
 from arch_gpt.encoding import Architecture, ArchitectureError, Layer
 from arch_gpt.errors import UserInputError
 from arch_gpt.hub import (
-    WEIGHTS_FILE, CardInfo, CheckpointFileError, StageRecord, check_finite, check_weight_shapes, load_training_record,
-    push_folder, read_config, render_model_card, resolve_checkpoint, save_staged, save_training_record,
+    WEIGHTS_FILE, CardInfo, CheckpointFileError, StageRecord, check_card_metadata, check_finite, check_weight_shapes,
+    load_training_record, push_folder, read_config, render_model_card, resolve_checkpoint, save_staged,
+    save_training_record,
 )
 from arch_gpt.tokenizer import SPECIAL_TOKENS, LayerTokenizer, layer_tokens
 
-WINDOW = 10
 TOKEN_FORMAT = "arch-gpt layer tokens v1 (arch_gpt.tokenizer.layer_tokens)"
 TINY = {"n_embd": 16, "n_layer": 2, "n_head": 2}  # test-sized model
 
@@ -49,10 +50,6 @@ TINY = {"n_embd": 16, "n_layer": 2, "n_head": 2}  # test-sized model
 _GPT_LIMITS = {"vocab_size": 2 ** 24, "n_positions": 2 ** 16, "n_embd": 2 ** 16, "n_layer": 1024, "n_head": 1024,
                "window": 2 ** 16 - 1}
 _GPT_RATES = ("dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop")
-
-
-class ModelInputError(UserInputError):
-    """Bad arguments to the prediction API (lengths that do not match, invalid top_k/temperature, ...)."""
 
 
 def gpt_size_problem(values: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -167,26 +164,32 @@ class ArchGPT:
         labels = list(self.block_classifier.config.label_names) if self.block_classifier is not None else []
         return CardInfo(model_id=model_id, n_layer=c.n_layer, n_head=c.n_head, n_embd=c.n_embd, window=self.window,
                         vocab_size=c.vocab_size, n_parameters=self.model.num_parameters(),
-                        corpus=getattr(c, "corpus", "") or "unspecified", block_labels=labels)
+                        corpus=getattr(c, "corpus", "") or "unspecified", block_labels=labels,
+                        example_tokens=self.tokenizer.layer_token_list[:2])
 
-    def save_pretrained(self, directory: str | os.PathLike, model_id: str | None = None) -> Path:
+    def save_pretrained(self, directory: str | os.PathLike, model_id: str | None = None, *,
+                        datasets: Sequence[str] = (), base_model: str | None = None) -> Path:
         """Write config, safetensors weights, tokenizer, ``block_classifier/``, training record and README card
-        (each file replaced whole, see :func:`arch_gpt.hub.save_staged`)."""
+        (each file replaced whole, see :func:`arch_gpt.hub.save_staged`). ``datasets`` (Hub dataset ids of the
+        corpora) and ``base_model`` (the Hub id it was fine-tuned from) go into the card's metadata."""
+        check_card_metadata(datasets, base_model)  # bad metadata fails before any file is written
         directory = save_staged(directory, lambda tmp: self.model.save_pretrained(tmp, safe_serialization=True))
         self.tokenizer.save_pretrained(directory)
         if self.block_classifier is not None:
             save_staged(directory / BLOCK_CLASSIFIER_SUBFOLDER,
                         lambda tmp: self.block_classifier.save_pretrained(tmp, safe_serialization=True))
         save_training_record(directory, self.stages)
-        card = render_model_card(self.card_info(model_id or directory.name), self.stages)
-        atomic_write_text(directory / "README.md", str(card))
+        info = replace(self.card_info(model_id or directory.name), datasets=list(datasets), base_model=base_model)
+        atomic_write_text(directory / "README.md", str(render_model_card(info, self.stages)))
         return directory
 
     def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool | None = None,
-                    commit_message: str = "Upload arch-gpt checkpoint") -> str:
-        """Save to a temporary folder (card names ``repo_id``), upload it with ``HfApi``; returns the commit URL."""
+                    commit_message: str = "Upload arch-gpt checkpoint", datasets: Sequence[str] = (),
+                    base_model: str | None = None) -> str:
+        """Save to a temporary folder (card names ``repo_id``; ``datasets``/``base_model`` as :meth:`save_pretrained`),
+        upload it with ``HfApi``; returns the commit URL."""
         with tempfile.TemporaryDirectory(prefix="arch-gpt-push-") as tmp:
-            self.save_pretrained(tmp, model_id=repo_id)
+            self.save_pretrained(tmp, model_id=repo_id, datasets=datasets, base_model=base_model)
             return push_folder(tmp, repo_id, token=token, private=private, commit_message=commit_message)
 
     # --- next-token prediction -------------------------------------------------------------
@@ -352,25 +355,6 @@ class ArchGPT:
             raise UserInputError(f"block_classifier/config.json: window: {classifier.config.window} != "
                                  f"the model's {self.window}")
         self.block_classifier = classifier.to(self.device).eval()
-
-
-def new_block_classifier(tokenizer: LayerTokenizer, label_names: Sequence[str], *, window: int = WINDOW,
-                         embed_dim: int = 32, hidden_size: int = 256, num_hidden_layers: int = 2,
-                         dropout: float = 0.1, seed: int = 0) -> BlockClassifier:
-    """A freshly initialised block classifier for ``tokenizer``'s vocabulary, seeded by ``seed``; sizes out of
-    range are a ModelInputError naming the parameter."""
-    problem = block_classifier_problem({"label_names": label_names, "window": window, "embed_dim": embed_dim,
-                                        "hidden_size": hidden_size, "num_hidden_layers": num_hidden_layers,
-                                        "dropout": dropout})
-    if problem is not None:
-        raise ModelInputError(f"{problem[0]}: {problem[1]}")
-    config = BlockClassifierConfig(
-        label_names=list(label_names), vocab_size=tokenizer.vocab_size, window=window, embed_dim=embed_dim,
-        hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, dropout=dropout,
-        pad_token_id=tokenizer.pad_token_id)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return BlockClassifier(config)
 
 
 def load_gpt(folder: str | os.PathLike, tokenizer: LayerTokenizer) -> GPT2LMHeadModel:

@@ -1,6 +1,11 @@
 """BlockClassifier (the paper's FCN): forward/loss, saving in the checkpoint's ``block_classifier/`` subfolder,
-and ``ArchGPT.classify_blocks`` with allowed labels. Real tokenizer and tiny models, no mocks."""
+and ``ArchGPT.classify_blocks`` with allowed labels, loading through ``AutoConfig``/``AutoModel`` after
+``import arch_gpt``. Real tokenizer and tiny models, no mocks."""
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -82,3 +87,40 @@ def test_classifier_of_other_vocabulary_is_rejected(gpt):
     other = new_block_classifier(LayerTokenizer.from_tokens(["other:ReLU"]), LABELS)
     with pytest.raises(UserInputError, match="vocab_size"):
         gpt.attach_block_classifier(other)
+
+
+# ----------------------------------------------------------------------------- Auto classes
+
+def test_auto_classes_load_the_saved_classifier_with_the_same_outputs(gpt, archs, tmp_path):
+    from transformers import AutoConfig, AutoModel
+    gpt.save_pretrained(tmp_path)
+    sub = tmp_path / "block_classifier"
+    assert type(AutoConfig.from_pretrained(sub)) is BlockClassifierConfig
+    model = AutoModel.from_pretrained(sub)
+    assert type(model) is BlockClassifier and model.config.label_names == LABELS
+    ids, _ = gpt.context_ids([layer_tokens(archs[0])[:4]])
+    nxt = torch.tensor(gpt.tokenizer.tokens_to_ids([layer_tokens(archs[0])[4]]))
+    with torch.no_grad():
+        assert torch.allclose(gpt.block_classifier.eval()(ids, nxt).logits, model.eval()(ids, nxt).logits,
+                              rtol=1e-5, atol=1e-9)
+    assert "auto_map" not in (sub / "config.json").read_text()  # registered classes need no remote-code pointer
+
+
+@pytest.mark.parametrize("order", ["arch_gpt first", "transformers first", "block_classifier first"])
+def test_import_arch_gpt_registers_the_auto_classes_in_a_fresh_interpreter(gpt, tmp_path, order):
+    """``import arch_gpt`` stays light (no torch, no transformers) and, whichever comes first, ``AutoConfig`` and
+    ``AutoModel`` know the block classifier afterwards; no registration warning on the way."""
+    gpt.save_pretrained(tmp_path)
+    first = {"arch_gpt first": "import arch_gpt\n"
+                                "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n",
+             "transformers first": "import transformers\nimport arch_gpt\n",
+             "block_classifier first": "import arch_gpt.block_classifier\n"}[order]
+    script = ("import sys, warnings\nwarnings.simplefilter('error', RuntimeWarning)\n" + first +
+              "from transformers import AutoConfig, AutoModel\n"
+              f"config = AutoConfig.from_pretrained({str(tmp_path / 'block_classifier')!r})\n"
+              f"model = AutoModel.from_pretrained({str(tmp_path / 'block_classifier')!r})\n"
+              "print(type(config).__name__, type(model).__name__, ','.join(model.config.label_names))\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["BlockClassifierConfig", "BlockClassifier", ",".join(LABELS)]
