@@ -130,6 +130,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from arch_gpt.errors import UserInputError
+    from arch_gpt.search.api import write_search_config
     from arch_gpt.search.spec import build_search
 
     if args.resume and args.output is None:
@@ -139,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else Path("arch-gpt-runs") / (
         f"{config.space}-{search.spec.label.replace('+', '-')}-seed{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
     result = search.run(out, resume=args.resume, progress=not args.no_progress)
+    write_search_config(out, config)  # the config and its command, for the run's card and SearchResult.load
     rec = result.best.record
     if result.all_failed:
         raise UserInputError(f"every one of the {result.evaluations} candidates failed, so there is no result "
