@@ -22,7 +22,8 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
     from arch_gpt.search.spec import GPT_DEFAULTS as G
     from arch_gpt.search.spec import SearchConfig
     d = SearchConfig()
-    p.add_argument("--space", default=d.space, help="search space: blocks, nasbench201, nasbench-macro")
+    p.add_argument("--space", default=d.space,
+                   help="search space: blocks, nasbench201, nasbench-macro, or a spec file (.yaml/.json)")
     p.add_argument("--dataset", default=d.dataset,
                    help="digits (embedded), cifar10, cifar100, imagenet, imagefolder (--data-dir of class "
                         "subfolders), or hf:NAME[:CONFIG] (a Hugging Face dataset in the local cache or saved folder)")
@@ -138,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     search = build_search(config)
     out = Path(args.output) if args.output else Path("arch-gpt-runs") / (
-        f"{config.space}-{search.spec.label.replace('+', '-')}-seed{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+        f"{Path(config.space).stem}-{search.spec.label.replace('+', '-')}-seed{config.seed}-"
+        f"{time.strftime('%Y%m%d-%H%M%S')}")
     result = search.run(out, resume=args.resume, progress=not args.no_progress)
     write_search_config(out, config)  # the config and its command, for the run's card and SearchResult.load
     rec = result.best.record

@@ -220,14 +220,13 @@ class TabularBenchmark:
         name = space.name
         if not isinstance(space, ParsesKeys):
             raise TableError(f"{self.path}: space {name!r} cannot rebuild genomes from table keys (no parse)")
-        if self.space is not None and name != self.space:
-            raise TableError(f"{self.path}: a {self.space} table cannot score the {name!r} space "
-                             f"(use --space {self.space})")
-        for key in self.entries:
+        for key in self.entries:  # any space whose keys the table uses (a spec space may re-express a table's)
             try:
                 space.parse(key)
             except UserInputError as err:
-                raise TableError(f"{self.path}: key {key!r}: {err}") from None
+                hint = f" (a {self.space} table: use --space {self.space})" if self.space not in (None, name) else ""
+                raise TableError(f"{self.path}: key {key!r}: not a genome of the {name!r} space{hint}: {err}") \
+                    from None
 
 
 class TabularEvaluator:

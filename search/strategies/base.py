@@ -8,6 +8,8 @@ Proposals whose key was already seen are re-mutated (or re-sampled) up to ``nove
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -17,7 +19,7 @@ from arch_gpt.errors import UserInputError
 from arch_gpt.search.execution import Executor
 from arch_gpt.search.loop import run_search
 from arch_gpt.search.objectives import Objectives
-from arch_gpt.search.protocols import Evaluator, GenerationHook, Reconstructor, SearchSpace
+from arch_gpt.search.protocols import Evaluator, GenerationHook, HasConfig, Reconstructor, SearchSpace
 from arch_gpt.search.records import Candidate, Individual, SearchResult, SearchState
 
 
@@ -54,7 +56,11 @@ class Strategy:
 
     def config(self) -> dict:
         """The settings that must match when a run is resumed (JSON-able)."""
-        return {"strategy": self.name, "space": self.space.name, "seed": self.seed, "budget": self.budget,
+        space = self.space.name
+        if isinstance(self.space, HasConfig):  # a spec space is "spec" whatever its file: its content decides
+            digest = hashlib.sha1(json.dumps(self.space.config(), sort_keys=True, default=str).encode()).hexdigest()
+            space = f"{space}#{digest[:12]}"
+        return {"strategy": self.name, "space": space, "seed": self.seed, "budget": self.budget,
                 "gpt": self.reconstructor is not None,
                 "mask_rate": None if self.reconstructor is None else self.reconstructor.mask_rate,
                 **(self.objectives.config() if self.objectives != Objectives() else {})}
