@@ -1,9 +1,19 @@
 """The training entry points end to end on a tiny real corpus (built with the corpus code from small traced CNNs):
 a real ``Trainer`` for a few steps through each script's ``main(args)``, resuming, fine-tuning with a grown
-vocabulary, the block classifier, and the argument errors. No mocks."""
+vocabulary, the block classifier, the argument errors, and what a transformers user expects of the scripts
+(logging, ``*_results.json``, ``trainer_state.json``, top-1/top-5 in every evaluation). No mocks but the Hub's HTTP."""
 from __future__ import annotations
 
 import json
+import logging
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import transformers
 
 import pytest
 from safetensors.torch import load_file
@@ -14,7 +24,10 @@ from arch_gpt.hub import load_training_record
 from arch_gpt.modeling import ArchGPT
 from arch_gpt.tokenizer import LayerTokenizer
 from arch_gpt.training import block_classifier, finetune, pretrain
-from arch_gpt.training.corpus_loading import CorpusFolderError
+from arch_gpt.training.corpus_loading import CorpusFolderError, load_windows
+from arch_gpt.training.metrics import (
+    next_layer_eval_metrics, next_layer_logits_for_metrics, next_layer_metrics, next_token_arrays,
+)
 from arch_gpt.training.stages import command_line, run_module, take_debug_flag
 from model_fixtures import build_tiny_corpus, fake_hub, tiny_architectures  # noqa: F401 (fixture)
 
@@ -54,6 +67,67 @@ def test_pretrain_writes_a_stock_checkpoint_with_metrics(pretrained):
     assert stage.hyperparameters["steps_done"] == 4 and stage.hyperparameters["learning_rate"] == 1e-4
     card = (out / "README.md").read_text()
     assert f"| bigram_baseline_top1 | {metrics['bigram_baseline_top1']:.4f} |" in card
+
+
+def test_pretrain_saves_results_and_state_like_the_transformers_examples(pretrained):
+    out, metrics = pretrained
+    for name in ("train_results.json", "eval_results.json", "all_results.json", "trainer_state.json"):
+        assert (out / name).is_file(), name
+    evaluated = json.loads((out / "eval_results.json").read_text())
+    for key in ("next_layer_top1", "next_layer_top5", "perplexity", "bigram_baseline_top1"):
+        assert evaluated[f"eval_{key}"] == metrics[key]
+    assert json.loads((out / "train_results.json").read_text())["train_samples"] > 0
+    assert {"train_loss", "eval_loss", "eval_next_layer_top5"} <= set(json.loads((out / "all_results.json").read_text()))
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    evals = [entry for entry in history if "eval_loss" in entry]
+    assert [entry["step"] for entry in evals] == [2, 4]                  # --eval_steps 2, during training
+    assert all(0 <= e["eval_next_layer_top1"] <= e["eval_next_layer_top5"] <= 1 and e["eval_perplexity"] >= 1
+               for e in evals)
+
+
+def test_trainer_metrics_equal_the_direct_computation(pretrained, corpora):
+    """compute_metrics (through preprocess_logits_for_metrics) gives what the model gives window by window."""
+    out, metrics = pretrained
+    gpt = ArchGPT.from_pretrained(out, device="cpu")
+    direct = next_layer_metrics(gpt.model, next_token_arrays(load_windows(corpora[0])["validation"]))
+    for key in ("next_layer_top1", "next_layer_top5", "perplexity"):
+        assert metrics[key] == pytest.approx(direct[key], rel=1e-5, abs=1e-9)
+
+
+def test_evaluation_keeps_six_numbers_per_window_not_the_logits():
+    logits = torch.randn(4, 11, 50, generator=torch.Generator().manual_seed(0))
+    labels = torch.full((4, 11), -100)
+    labels[:, 10] = torch.tensor([1, 2, 3, int(logits[3, 9].argmax())])
+    kept = next_layer_logits_for_metrics((logits,), (labels, torch.tensor([1, 1, 1, 5])))
+    assert kept.shape == (4, 6) and (kept[:, 0] == logits[:, 9].argmax(-1)).all()
+    logp = torch.log_softmax(logits[:, 9], -1)[torch.arange(4), labels[:, 10]]
+    assert torch.allclose(kept[:, 5], logp)
+    result = next_layer_eval_metrics(transformers.EvalPrediction(
+        predictions=kept.numpy(), label_ids=(labels.numpy(), np.array([1, 1, 1, 5]))))
+    top1 = (np.array([1, 1, 1, 5]) * (kept[:, 0].numpy() == labels[:, 10].numpy())).sum() / 8
+    assert result["next_layer_top1"] == pytest.approx(top1) and top1 >= 5 / 8
+    assert result["perplexity"] == pytest.approx(float(np.exp(-(np.array([1, 1, 1, 5]) * logp.numpy()).sum() / 8)))
+
+
+def test_scripts_log_like_the_transformers_examples_and_restore_logging(corpora, tmp_path, caplog):
+    verbosity, level = transformers.utils.logging.get_verbosity(), logging.getLogger("arch_gpt").level
+    pretrain.main(["--data_dir", str(corpora[0]), "--output_dir", str(tmp_path), "--max_steps", "1",
+                   "--save_strategy", "no", "--eval_strategy", "no", *TINY_ARGS])
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("arch_gpt") and r.levelno == logging.INFO]
+    assert any(m.startswith("training on ") for m in ours) and any(m.startswith("saved ArchGPT") for m in ours)
+    assert transformers.utils.logging.get_verbosity() == verbosity
+    assert logging.getLogger("arch_gpt").level == level
+
+
+def test_module_run_shows_info_lines(corpora, tmp_path):
+    """``python -m``: the scripts' info lines reach the terminal (stdout), transformers' metrics tables too."""
+    proc = subprocess.run([sys.executable, "-m", pretrain.MODULE, "--data_dir", str(corpora[0]), "--output_dir",
+                           str(tmp_path), "--max_steps", "1", "--save_strategy", "no", "--eval_strategy", "no",
+                           *TINY_ARGS], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r" - INFO - arch_gpt\.training\.stages - saved ArchGPT checkpoint to ", proc.stdout), proc.stdout
+    assert "***** eval metrics *****" in proc.stdout + proc.stderr
 
 
 def test_resume_continues_from_the_trainer_checkpoint(pretrained, corpora, tmp_path):
@@ -99,8 +173,13 @@ def test_block_classifier_is_trained_and_saved_with_the_checkpoint(pretrained, c
     metrics = block_classifier.main(["--model_name_or_path", str(out), "--data_dir", str(corpora[1]),
                                      "--output_dir", str(tmp_path / "run"), "--final_dir", str(tmp_path / "final"),
                                      "--max_steps", "3", "--hidden_size", "16", "--save_strategy", "no",
-                                     *TINY_ARGS[6:]])
+                                     "--eval_strategy", "steps", "--eval_steps", "3", *TINY_ARGS[6:]])
     assert 0 <= metrics["block_accuracy"] <= 1 and "majority_block_baseline_accuracy" in metrics
+    evaluated = json.loads((tmp_path / "run" / "eval_results.json").read_text())
+    assert evaluated["eval_block_accuracy"] == metrics["block_accuracy"]
+    assert evaluated["eval_majority_block_baseline_accuracy"] == metrics["majority_block_baseline_accuracy"]
+    history = json.loads((tmp_path / "run" / "trainer_state.json").read_text())["log_history"]
+    assert [e["step"] for e in history if "eval_block_accuracy" in e][:1] == [3]
     gpt = ArchGPT.from_pretrained(tmp_path / "final", device="cpu")
     names = json.loads((corpora[1] / "summary.json").read_text()).get("label_names") or \
         gpt.block_classifier.config.label_names

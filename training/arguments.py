@@ -119,7 +119,8 @@ class ArchGPTTrainingArguments(TrainingArguments):
     save_strategy: str = field(default="epoch", metadata={"help": "When to checkpoint: no, steps or epoch."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept in output_dir."})
     logging_steps: float = field(default=50, metadata={"help": "Log every this many steps."})
-    prediction_loss_only: bool = field(default=True, metadata={"help": "Evaluation computes the loss only."})
+    prediction_loss_only: bool = field(default=False, metadata={
+        "help": "Evaluations during training compute the loss only (no top-1/top-5); the final one always has them."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Columns are selected by the script."})
     resume_from_checkpoint: str | None = field(default=None, metadata={
         "help": "Trainer checkpoint folder to resume from, or 'last' for the newest in output_dir."})

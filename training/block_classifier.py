@@ -12,6 +12,11 @@ With accelerate::
         --model_name_or_path outputs/finetune --data_dir corpora/torchvision --output_dir outputs/blocks
 
 The result is a complete ArchGPT checkpoint (GPT, tokenizer, ``block_classifier/``, card with all stages).
+
+As in :mod:`arch_gpt.training.pretrain`: logging like the transformers examples, ``eval_block_accuracy`` at every
+evaluation (count-weighted), ``--report_to tensorboard`` (or ``wandb``, ``mlflow``, ..., ``all``; default ``none``)
+to send it to a tracker, and ``train_results.json``, ``eval_results.json`` (with the majority-class baseline),
+``all_results.json`` and ``trainer_state.json`` in ``--output_dir``.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from datasets import DatasetDict
+from datasets import Dataset, DatasetDict
 
 from arch_gpt.errors import UserInputError
 from arch_gpt.hub import StageRecord
@@ -33,10 +38,11 @@ from arch_gpt.training.corpus_loading import (
     BLOCK_COLUMNS, block_label_names, corpus_summary, heldout_split, id_map, load_blocks, load_tokenizer, remap_ids,
     subsample, window_of,
 )
-from arch_gpt.training.metrics import block_classifier_metrics
+from arch_gpt.training.metrics import BLOCK_METRICS, weighted_accuracy
 from arch_gpt.training.preflight import load_checkpoint
 from arch_gpt.training.stages import (
-    command_line, finish, hyperparameters, parse, reporter_metrics, run_module, take_push_target, train,
+    command_line, evaluate_heldout, finish, hyperparameters, parse, reporter_metrics, run_module, take_push_target,
+    train, training_logging, unprefixed,
 )
 
 MODULE = "arch_gpt.training.block_classifier"
@@ -64,6 +70,28 @@ def main(args: Sequence[str] | None = None) -> dict[str, float]:
         heldout: subsample(remap_ids(blocks[heldout], table, ("context_ids", "next_id")),
                            data_args.max_eval_windows, data_args.subsample_seed + 1),
     })
+    with training_logging(training_args):
+        return _train_classifier(gpt, labels, blocks, heldout, summary, clf_args, data_args, ckpt_args,
+                                 training_args, push, args)
+
+
+def majority_baseline(train: Dataset, heldout: Dataset) -> float:
+    """Count-weighted held-out accuracy of always predicting the most frequent training class."""
+    def arrays(data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        data = data.with_format("numpy")
+        count = (np.asarray(data["count"], dtype=np.float64) if "count" in data.column_names
+                 else np.ones(len(data)))
+        return np.asarray(data["labels"], dtype=np.int64), count
+
+    (train_labels, train_count), (labels, count) = arrays(train), arrays(heldout)
+    majority = int(np.bincount(train_labels, weights=train_count).argmax()) if len(train_labels) else 0
+    return weighted_accuracy(np.full_like(labels, majority), labels, count)
+
+
+def _train_classifier(gpt, labels: list[str], blocks: DatasetDict, heldout: str, summary: str,
+                      clf_args: BlockClassifierArguments, data_args: DataArguments, ckpt_args: CheckpointArguments,
+                      training_args: ArchGPTTrainingArguments, push, args: Sequence[str]) -> dict[str, float]:
+    """Build, train and evaluate the classifier, attach it to ``gpt``, record the stage and save."""
     n_embd = gpt.model.config.n_embd
     embed_dim = clf_args.embed_dim or n_embd
     classifier = new_block_classifier(gpt.tokenizer, labels, window=gpt.window, embed_dim=embed_dim,
@@ -72,16 +100,13 @@ def main(args: Sequence[str] | None = None) -> dict[str, float]:
     if embed_dim == n_embd:
         with torch.no_grad():
             classifier.embed.weight.copy_(gpt.model.get_input_embeddings().weight)
-    trainer = train(classifier, training_args, blocks, "train", heldout, BLOCK_COLUMNS, data_args.loss_weighting)
+    trainer = train(classifier, training_args, blocks, "train", heldout, BLOCK_COLUMNS, data_args.loss_weighting,
+                    BLOCK_METRICS)
+    baseline = {"majority_block_baseline_accuracy": majority_baseline(blocks["train"], blocks[heldout])}
+    evaluated = evaluate_heldout(trainer, baseline)
     metrics: dict[str, float] = {}
     if trainer.is_world_process_zero():
-        train_data = blocks["train"].with_format("numpy")
-        train_count = (np.asarray(train_data["count"], dtype=np.float64) if "count" in train_data.column_names
-                       else np.ones(len(train_data)))
-        metrics = block_classifier_metrics(trainer.model, blocks[heldout],
-                                           np.asarray(train_data["labels"], dtype=np.int64), train_count,
-                                           training_args.per_device_eval_batch_size)
-        trainer.log_metrics(heldout, metrics)
+        metrics = unprefixed(evaluated, ("block_accuracy", "majority_block_baseline_accuracy"))
         trainer.log(reporter_metrics(metrics))
         gpt.attach_block_classifier(trainer.model.cpu())
         params = hyperparameters(training_args, trainer, {
@@ -96,7 +121,6 @@ def main(args: Sequence[str] | None = None) -> dict[str, float]:
             hyperparameters=params, metrics=metrics))
         finish(gpt, ckpt_args, training_args, push)
     return metrics
-
 
 if __name__ == "__main__":
     sys.exit(run_module(MODULE, main))

@@ -13,6 +13,11 @@ With accelerate::
 
 All ``TrainingArguments`` flags apply (paper defaults: Adam(W), lr 1e-4, batch 128, 300 epochs). The checkpoint's
 training record keeps the earlier stages, so the final model card lists every command.
+
+As in :mod:`arch_gpt.training.pretrain`: logging like the transformers examples, ``eval_next_layer_top1`` /
+``eval_next_layer_top5`` / ``eval_perplexity`` at every evaluation, ``--report_to tensorboard`` (or ``wandb``,
+``mlflow``, ..., ``all``; default ``none``) to send them to a tracker, and ``train_results.json``,
+``eval_results.json``, ``all_results.json`` and ``trainer_state.json`` in ``--output_dir``.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ from arch_gpt.training.corpus_loading import (
     extend_tokenizer, id_map, load_tokenizer, load_windows, remap_ids, window_of,
 )
 from arch_gpt.training.preflight import load_checkpoint
-from arch_gpt.training.stages import gpt_stage, parse, run_module
+from arch_gpt.training.stages import gpt_stage, parse, run_module, stage_windows, take_push_target, training_logging
 
 MODULE = "arch_gpt.training.finetune"
 logger = logging.getLogger(__name__)
@@ -52,6 +57,7 @@ def main(args: Sequence[str] | None = None) -> dict[str, float]:
     """Parse ``args``, fine-tune the checkpoint, evaluate, save; returns the held-out metrics."""
     (data_args, ckpt_args, training_args), args = parse(
         (DataArguments, CheckpointArguments, ArchGPTTrainingArguments), args, MODULE)
+    push = take_push_target(training_args)
     corpus_tokenizer = load_tokenizer(data_args.data_dir)
     windows = load_windows(data_args.data_dir, corpus_tokenizer.vocab_size)
     gpt = load_checkpoint(ckpt_args.model_name_or_path, "the pre-trained checkpoint to fine-tune")
@@ -59,14 +65,16 @@ def main(args: Sequence[str] | None = None) -> dict[str, float]:
         raise UserInputError(f"--model_name_or_path: {ckpt_args.model_name_or_path} predicts from {gpt.window} "
                              f"tokens, but --data_dir {Path(data_args.data_dir) / 'lm'} has windows of "
                              f"{window_of(windows)}")
-    gpt = with_corpus_vocabulary(gpt, corpus_tokenizer)
-    table = id_map(corpus_tokenizer, gpt.tokenizer)
-    for split in list(windows):
-        windows[split] = remap_ids(windows[split], table, ("input_ids", "labels"))
-    corpus = getattr(gpt.model.config, "corpus", "") or ""
-    gpt.model.config.corpus = f"{corpus} + {Path(data_args.data_dir).name}".strip(" +")
-    extra = {"start_checkpoint": ckpt_args.model_name_or_path, "vocab_size": gpt.tokenizer.vocab_size}
-    return gpt_stage(gpt, "finetune", MODULE, args, data_args, ckpt_args, training_args, windows, extra)
+    data = stage_windows(data_args, windows)
+    with training_logging(training_args):
+        gpt = with_corpus_vocabulary(gpt, corpus_tokenizer)
+        table = id_map(corpus_tokenizer, gpt.tokenizer)
+        for split in list(data.windows):
+            data.windows[split] = remap_ids(data.windows[split], table, ("input_ids", "labels"))
+        corpus = getattr(gpt.model.config, "corpus", "") or ""
+        gpt.model.config.corpus = f"{corpus} + {Path(data_args.data_dir).name}".strip(" +")
+        extra = {"start_checkpoint": ckpt_args.model_name_or_path, "vocab_size": gpt.tokenizer.vocab_size}
+        return gpt_stage(gpt, "finetune", MODULE, args, data_args, ckpt_args, training_args, data, push, extra)
 
 
 if __name__ == "__main__":

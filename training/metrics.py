@@ -3,15 +3,24 @@ most-frequent-token and previous-token bigram baselines (fit on the training spl
 
 All accuracies weight each distinct window by its ``count`` (as if evaluated on the duplicated corpus). The
 target of a window is its last attended token; the model predicts it from the tokens before it.
+
+The ``Trainer`` computes the same numbers at every evaluation through :data:`NEXT_LAYER_METRICS` and
+:data:`BLOCK_METRICS` (``compute_metrics`` plus a ``preprocess_logits_for_metrics`` that keeps a few numbers per
+row, not the logits); the ``count`` column reaches them as a second label (``label_names = ["labels", "count"]``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from datasets import Dataset
 from scipy import sparse
+from transformers import EvalPrediction
+
+IGNORE_INDEX = -100
+TOP_K = 5
 
 
 @dataclass
@@ -130,3 +139,79 @@ def block_classifier_metrics(model: torch.nn.Module, heldout: Dataset, train_lab
     majority = int(np.bincount(train_labels, weights=train_count).argmax()) if len(train_labels) else 0
     return {"block_accuracy": weighted_accuracy(predicted, labels, count),
             "majority_block_baseline_accuracy": weighted_accuracy(np.full_like(labels, majority), labels, count)}
+
+
+# ----------------------------------------------------------------------------- inside the Trainer's evaluation
+
+def _first(value: Any) -> Any:
+    """The first tensor of a model-output or labels tuple (the value itself otherwise)."""
+    return value[0] if isinstance(value, (tuple, list)) else value
+
+
+def _labels_and_count(label_ids: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``labels`` and per-row ``count`` from the Trainer's label_ids (``(labels, count)``, or labels alone: count 1)."""
+    if isinstance(label_ids, (tuple, list)):
+        labels = np.asarray(label_ids[0])
+        count = np.asarray(label_ids[1], dtype=np.float64).reshape(-1) if len(label_ids) > 1 else None
+    else:
+        labels, count = np.asarray(label_ids), None
+    return labels, (np.ones(len(labels)) if count is None else count)
+
+
+def next_layer_logits_for_metrics(logits: Any, labels: Any) -> torch.Tensor:
+    """``preprocess_logits_for_metrics`` of the GPT: per row, the top-5 ids predicted for the target (the last
+    label that is not -100; logits at position t predict label t + 1) and the target's log-probability, as float32
+    ``[B, 6]`` (ids are exact in float32), so an evaluation keeps 6 numbers per window instead of 11 x vocab."""
+    logits, labels = _first(logits), _first(labels).to(_first(logits).device)
+    valid = labels[:, 1:] != IGNORE_INDEX
+    last = valid.shape[1] - 1 - valid.flip(1).to(torch.int32).argmax(dim=1)
+    rows = torch.arange(len(labels), device=logits.device)
+    scores = logits[rows, last].float()
+    target = labels[rows, last + 1].clamp(min=0)
+    k = min(TOP_K, scores.shape[-1])
+    out = torch.full((len(labels), TOP_K + 1), -1.0, device=logits.device)
+    out[:, :k] = scores.topk(k, dim=-1).indices.float()
+    target_logp = torch.log_softmax(scores, dim=-1).gather(1, target[:, None]).squeeze(1)
+    out[:, TOP_K] = torch.where(valid.any(dim=1), target_logp, torch.full_like(target_logp, float("nan")))
+    return out
+
+
+def next_layer_eval_metrics(prediction: EvalPrediction) -> dict[str, float]:
+    """``compute_metrics`` of the GPT: count-weighted top-1/top-5 and perplexity, as :func:`next_layer_metrics`."""
+    kept = np.asarray(_first(prediction.predictions), dtype=np.float64)
+    labels, count = _labels_and_count(prediction.label_ids)
+    valid = labels[:, 1:] != IGNORE_INDEX
+    last = valid.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1)
+    target = labels[np.arange(len(labels)), last + 1]
+    keep = valid.any(axis=1) & np.isfinite(kept[:, TOP_K])
+    weights = count[keep]
+    if not keep.any() or weights.sum() <= 0:
+        return {"next_layer_top1": float("nan"), "next_layer_top5": float("nan"), "perplexity": float("nan")}
+    weights = weights / weights.sum()
+    top, target = kept[keep, :TOP_K], target[keep]
+    return {"next_layer_top1": float((weights * (top[:, 0] == target)).sum()),
+            "next_layer_top5": float((weights * (top == target[:, None]).any(axis=1)).sum()),
+            "perplexity": float(np.exp((weights * -kept[keep, TOP_K]).sum()))}
+
+
+def block_logits_for_metrics(logits: Any, labels: Any) -> torch.Tensor:
+    """``preprocess_logits_for_metrics`` of the block classifier: the predicted class of each row."""
+    return _first(logits).argmax(dim=-1)
+
+
+def block_eval_metrics(prediction: EvalPrediction) -> dict[str, float]:
+    """``compute_metrics`` of the block classifier: count-weighted accuracy, as :func:`block_classifier_metrics`."""
+    predicted = np.asarray(_first(prediction.predictions)).reshape(-1)
+    labels, count = _labels_and_count(prediction.label_ids)
+    return {"block_accuracy": weighted_accuracy(predicted, labels.reshape(-1), count)}
+
+
+@dataclass(frozen=True)
+class TrainerMetrics:
+    """The pair a ``Trainer`` takes: ``compute_metrics`` and ``preprocess_logits_for_metrics``."""
+    compute: Callable[[EvalPrediction], dict[str, float]]
+    preprocess: Callable[[Any, Any], torch.Tensor]
+
+
+NEXT_LAYER_METRICS = TrainerMetrics(next_layer_eval_metrics, next_layer_logits_for_metrics)
+BLOCK_METRICS = TrainerMetrics(block_eval_metrics, block_logits_for_metrics)

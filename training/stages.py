@@ -1,6 +1,10 @@
-"""The flow shared by the three training entry points: parse arguments, run the ``Trainer`` (with resume),
-evaluate on the held-out split, record the stage in the checkpoint, save it with its model card, push it.
+"""The flow shared by the three training entry points, as in the transformers example scripts: parse arguments,
+configure logging (:func:`training_logging`), run the ``Trainer`` (with resume; top-1/top-5 at every evaluation
+through ``compute_metrics``), ``save_metrics("train")`` + ``save_state()``, evaluate on the held-out split
+(``save_metrics("eval")``), record the stage in the checkpoint, save it with its model card, push it.
 
+``output_dir`` ends with the Trainer's ``checkpoint-*`` folders, ``train_results.json``, ``eval_results.json``,
+``all_results.json`` and ``trainer_state.json`` (its ``log_history`` holds every logged loss and evaluation).
 Pushing is done once, at the end, with ``ArchGPT.push_to_hub`` (model + tokenizer + block classifier + card), so the
 Trainer's own per-checkpoint pushing is switched off; ``--push_to_hub --hub_model_id user/repo`` still select it.
 """
@@ -9,10 +13,13 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
+import datasets
+import transformers
 from datasets import DatasetDict
 from transformers import HfArgumentParser, PreTrainedModel, default_data_collator
 
@@ -23,7 +30,7 @@ from arch_gpt.training.arguments import ArchGPTTrainingArguments, CheckpointArgu
 from arch_gpt.training.corpus_loading import (
     WINDOW_COLUMNS, corpus_summary, heldout_split, select_columns, subsample,
 )
-from arch_gpt.training.metrics import Baselines, next_layer_metrics, next_token_arrays
+from arch_gpt.training.metrics import NEXT_LAYER_METRICS, Baselines, TrainerMetrics, next_token_arrays
 from arch_gpt.training.preflight import check_resume_matches, check_run_arguments, resume_checkpoint
 from arch_gpt.training.weighted_trainer import TimeBudgetCallback, WeightedLossTrainer
 
@@ -117,11 +124,52 @@ def take_push_target(training_args: ArchGPTTrainingArguments) -> PushTarget:
     return target
 
 
+@contextmanager
+def training_logging(training_args: ArchGPTTrainingArguments) -> Iterator[None]:
+    """Logging as in the transformers example scripts, for the block it wraps: ``logging.basicConfig`` (stdout,
+    ``time - LEVEL - logger - message``), info on the main process and warnings on the others
+    (``transformers.utils.logging.set_verbosity(args.get_process_log_level())``; ``--log_level`` and
+    ``--log_level_replica`` change it) for this package's, ``transformers``' and ``datasets``' loggers. The
+    previous levels and handlers are restored afterwards, as ``main(args)`` may be called from other code."""
+    root, package = logging.getLogger(), logging.getLogger("arch_gpt")
+    handlers, package_level = list(root.handlers), package.level
+    hf_level, ds_level = transformers.utils.logging.get_verbosity(), datasets.utils.logging.get_verbosity()
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%m/%d/%Y %H:%M:%S",
+                        handlers=[logging.StreamHandler(sys.stdout)])
+    if training_args.should_log:  # the default --log_level is 'passive': info, as in the examples
+        transformers.utils.logging.set_verbosity_info()
+    level = training_args.get_process_log_level()
+    package.setLevel(level)
+    datasets.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level)
+    transformers.utils.logging.enable_default_handler()
+    transformers.utils.logging.enable_explicit_format()
+    logger.warning("process rank %s, device %s, n_gpu %s, distributed %s, precision %s",
+                   training_args.process_index, training_args.device, training_args.n_gpu,
+                   training_args.parallel_mode.value == "distributed",
+                   "bf16" if training_args.bf16 else ("fp16" if training_args.fp16 else "fp32"))
+    logger.info("training/evaluation parameters %s", training_args)
+    try:
+        yield
+    finally:
+        transformers.utils.logging.reset_format()
+        transformers.utils.logging.set_verbosity(hf_level)
+        datasets.utils.logging.set_verbosity(ds_level)
+        package.setLevel(package_level)
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+
+
 def train(model: PreTrainedModel, training_args: ArchGPTTrainingArguments, splits: DatasetDict, train_split: str,
-          eval_split: str, columns: Sequence[str], loss_weighting: str) -> WeightedLossTrainer:
-    """Run the count-weighted ``Trainer`` on the given splits (resuming when asked); returns the trainer."""
+          eval_split: str, columns: Sequence[str], loss_weighting: str,
+          metrics: TrainerMetrics | None = None) -> WeightedLossTrainer:
+    """Run the count-weighted ``Trainer`` on the given splits (resuming when asked), with ``metrics`` at every
+    evaluation; log and save the train metrics (``train_results.json``, ``all_results.json``) and the
+    ``trainer_state.json`` in ``output_dir``; returns the trainer."""
     if training_args.eval_strategy != "no" and len(splits[eval_split]) == 0:
         training_args.eval_strategy = "no"
+    if training_args.label_names is None and {"labels", "count"} <= set(columns):
+        training_args.label_names = ["labels", "count"]  # the count reaches compute_metrics as a second label
     checkpoint = resume_checkpoint(training_args)
     if checkpoint is not None:
         check_resume_matches(checkpoint, model)
@@ -130,10 +178,39 @@ def train(model: PreTrainedModel, training_args: ArchGPTTrainingArguments, split
         model=model, args=training_args, train_dataset=select_columns(splits[train_split], columns),
         eval_dataset=select_columns(splits[eval_split], columns), data_collator=default_data_collator,
         loss_weighting=loss_weighting, callbacks=callbacks,
+        compute_metrics=metrics.compute if metrics else None,
+        preprocess_logits_for_metrics=metrics.preprocess if metrics else None,
     )
+    logger.info("training on %d distinct rows of '%s', evaluating on %d of '%s'", len(splits[train_split]),
+                train_split, len(splits[eval_split]), eval_split)
     result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.log_metrics("train", result.metrics)
+    train_metrics = {**result.metrics, "train_samples": len(splits[train_split])}
+    trainer.log_metrics("train", train_metrics)
+    trainer.save_metrics("train", train_metrics)
+    trainer.save_state()
     return trainer
+
+
+def evaluate_heldout(trainer: WeightedLossTrainer, extra: dict[str, float] | None = None) -> dict[str, float]:
+    """The final held-out evaluation through the Trainer's ``compute_metrics`` (every process takes part; the
+    metrics are computed even with ``--prediction_loss_only``), plus ``extra`` (baselines); logged and saved as
+    ``eval_results.json``. Returns the metrics with their ``eval_`` prefix."""
+    loss_only = trainer.args.prediction_loss_only
+    trainer.args.prediction_loss_only = False
+    try:
+        metrics = trainer.evaluate()
+    finally:
+        trainer.args.prediction_loss_only = loss_only
+    metrics.update({f"eval_{k}": v for k, v in (extra or {}).items()})
+    metrics["eval_samples"] = len(trainer.eval_dataset)
+    trainer.log_metrics("eval", metrics)
+    trainer.save_metrics("eval", metrics)
+    return metrics
+
+
+def unprefixed(metrics: dict[str, float], names: Sequence[str], prefix: str = "eval_") -> dict[str, float]:
+    """``metrics[prefix + name]`` under ``name``, for the model card."""
+    return {name: metrics[prefix + name] for name in names if prefix + name in metrics}
 
 
 def reporter_metrics(metrics: dict[str, float]) -> dict[str, float]:
@@ -156,33 +233,51 @@ def hyperparameters(training_args: ArchGPTTrainingArguments, trainer: WeightedLo
     }
 
 
-def gpt_stage(gpt: ArchGPT, stage: str, module: str, args: Sequence[str], data_args: DataArguments,
-              ckpt_args: CheckpointArguments, training_args: ArchGPTTrainingArguments,
-              windows: DatasetDict, extra: dict[str, Any]) -> dict[str, float]:
-    """Train ``gpt.model`` on the windows, evaluate vs the baselines, record the stage and save (and push)."""
-    push = take_push_target(training_args)
+@dataclass
+class StageWindows:
+    """The windows a GPT stage trains and evaluates on (subsampled), checked before any training."""
+    windows: DatasetDict
+    heldout: str
+    summary: str
+
+
+def stage_windows(data_args: DataArguments, windows: DatasetDict) -> StageWindows:
+    """The train and held-out windows of a stage (user errors for a bad summary.json or held-out split)."""
     summary = corpus_summary(data_args.data_dir)  # a bad summary.json fails before training, not after
     heldout = heldout_split(windows, data_args.heldout_split, Path(data_args.data_dir) / "lm")
     if "train" not in windows:
         raise UserInputError(f"{data_args.data_dir}: the corpus has no 'train' split")
-    windows = DatasetDict({
+    return StageWindows(DatasetDict({
         "train": subsample(windows["train"], data_args.max_train_windows, data_args.subsample_seed),
         heldout: subsample(windows[heldout], data_args.max_eval_windows, data_args.subsample_seed + 1),
-    })
-    trainer = train(gpt.model, training_args, windows, "train", heldout, WINDOW_COLUMNS, data_args.loss_weighting)
+    }), heldout, summary)
+
+
+GPT_CARD_METRICS = ("next_layer_top1", "next_layer_top5", "perplexity", "most_frequent_baseline_top1",
+                    "bigram_baseline_top1")
+
+
+def gpt_stage(gpt: ArchGPT, stage: str, module: str, args: Sequence[str], data_args: DataArguments,
+              ckpt_args: CheckpointArguments, training_args: ArchGPTTrainingArguments, data: StageWindows,
+              push: PushTarget, extra: dict[str, Any]) -> dict[str, float]:
+    """Train ``gpt.model`` on the windows, evaluate vs the baselines, record the stage and save (and push)."""
+    windows, heldout = data.windows, data.heldout
+    trainer = train(gpt.model, training_args, windows, "train", heldout, WINDOW_COLUMNS, data_args.loss_weighting,
+                    NEXT_LAYER_METRICS)
     gpt.model = trainer.model.eval()
     gpt.device = next(gpt.model.parameters()).device
+    train_arrays, heldout_arrays = next_token_arrays(windows["train"]), next_token_arrays(windows[heldout])
+    baselines = Baselines.fit(train_arrays, gpt.tokenizer.vocab_size).metrics(heldout_arrays)
+    evaluated = evaluate_heldout(trainer, baselines)
     metrics: dict[str, float | int] = {}
     if trainer.is_world_process_zero():
-        train_arrays, heldout_arrays = next_token_arrays(windows["train"]), next_token_arrays(windows[heldout])
-        metrics = next_layer_metrics(gpt.model, heldout_arrays, training_args.per_device_eval_batch_size)
-        metrics.update(Baselines.fit(train_arrays, gpt.tokenizer.vocab_size).metrics(heldout_arrays))
+        metrics = unprefixed(evaluated, GPT_CARD_METRICS)
         metrics["heldout_windows"] = int(len(heldout_arrays.count))
         metrics["heldout_window_occurrences"] = int(heldout_arrays.count.sum())
-        trainer.log_metrics(heldout, metrics)
         trainer.log(reporter_metrics(metrics))
         data_line = (f"{len(windows['train'])} distinct training windows, {len(windows[heldout])} held-out "
-                     f"('{heldout}' split, architectures not in train)" + (f"; {summary}" if summary else ""))
+                     f"('{heldout}' split, architectures not in train)" + (f"; {data.summary}" if data.summary
+                                                                           else ""))
         params = hyperparameters(training_args, trainer, {"loss_weighting": data_args.loss_weighting, **extra})
         gpt.stages.append(StageRecord(stage=stage, command=command_line(module, args, trainer.state.global_step),
                                       data_dir=data_args.data_dir,
