@@ -1,7 +1,8 @@
 """``arch-gpt corpus nasbench101|torchvision`` end to end on tiny corpora, run in-process through ``cli.main``.
 
-NAS-Bench-101: 300 of the 2,532 cells with at most 5 vertices; torchvision: 3 small Table-2 models.
-Folders are loaded back with ``datasets.load_from_disk``.
+NAS-Bench-101: 300 of the 2,532 cells with at most 5 vertices (sampled without enumerating the space);
+torchvision: 3 small Table-2 models. Folders are loaded back with ``datasets.load_from_disk``. The traced models'
+token cache lives in a temporary ``$ARCH_GPT_CACHE`` for the module.
 """
 import json
 
@@ -17,11 +18,23 @@ from arch_gpt.zoo.torchvision_models import trace_table2_model
 MODELS = "resnet18,shufflenet_v2_x0_5,regnet_x_400mf"
 
 
+NB_ARGS = ["--max-vertices", "5", "--max-archs", "300", "--vocab-models", MODELS, "--seed", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def token_cache(tmp_path_factory):
+    """A fresh traced-model token cache for this module (so the first build traces and the later ones read)."""
+    folder = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARCH_GPT_CACHE", str(folder))
+        yield folder / "table2-tokens"
+
+
 @pytest.fixture(scope="module")
-def nb_dir(tmp_path_factory):
+def nb_dir(tmp_path_factory, token_cache):
     out = tmp_path_factory.mktemp("corpora") / "nb101"
-    rc = main(["corpus", "nasbench101", "--out", str(out), "--max-vertices", "5", "--max-archs", "300",
-               "--vocab-models", MODELS, "--seed", "1", "--no-progress"])
+    assert not token_cache.exists()
+    rc = main(["corpus", "nasbench101", "--out", str(out), *NB_ARGS])
     assert rc == 0
     return out
 
@@ -38,7 +51,8 @@ def tv_dir(nb_dir):
 def test_nasbench101_summary(nb_dir):
     summary = json.loads((nb_dir / "summary.json").read_text())
     assert summary["corpus"] == "nasbench101"
-    assert summary["enumerated_cells"] == 2532
+    assert summary["cell_selection"] == "sampled" and "enumerated_cells" not in summary
+    assert summary["space_cells"] == 2532
     assert summary["cells_by_vertices"] == {"2": 1, "3": 6, "4": 84, "5": 2441}
     assert summary["architectures"] == 300
     assert summary["architectures_per_split"] == {"train": 270, "validation": 30}
@@ -47,6 +61,48 @@ def test_nasbench101_summary(nb_dir):
     assert summary["vocab_size"] == LayerTokenizer.from_pretrained(nb_dir / "tokenizer").vocab_size
     assert summary["build_seconds"] > 0
     assert not [p for p in nb_dir.parent.iterdir() if p.name.startswith(".nb101")]  # no staging folder left
+
+
+def test_a_rebuild_reads_the_token_cache_and_gives_the_same_corpus(nb_dir, token_cache, monkeypatch):
+    """The vocabulary models are traced once (cached under $ARCH_GPT_CACHE); a rebuild traces nothing and writes the
+    same tokenizer (ids) and datasets."""
+    from arch_gpt.zoo import torchvision_models
+
+    cached = sorted(p.name for p in token_cache.rglob("*.json"))
+    assert cached == sorted(f"{m}-32.json" for m in MODELS.split(","))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("traced although cached")
+
+    monkeypatch.setattr(torchvision_models, "trace_table2_model", refuse)
+    again = nb_dir.parent / "nb101-again"
+    assert main(["corpus", "nasbench101", "--out", str(again), *NB_ARGS]) == 0
+    assert LayerTokenizer.from_pretrained(again / "tokenizer") == LayerTokenizer.from_pretrained(nb_dir / "tokenizer")
+    assert json.loads((again / "splits.json").read_text()) == json.loads((nb_dir / "splits.json").read_text())
+    for part in ("lm", "blocks"):
+        a, b = load_from_disk(str(nb_dir / part)), load_from_disk(str(again / part))
+        assert all(a[split].to_dict() == b[split].to_dict() for split in a)
+
+
+def test_enumerated_cells_on_request(tmp_path):
+    out = tmp_path / "nb"
+    assert main(["corpus", "nasbench101", "--out", str(out), "--max-vertices", "4", "--max-archs", "20",
+                 "--cells", "enumerate", "--vocab-models", "resnet18", "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cell_selection"] == "enumerated" and summary["enumerated_cells"] == summary["space_cells"] == 91
+    assert summary["architectures"] == 20 and "--cells enumerate" in summary["command"]
+
+
+def test_nasbench101_card(nb_dir):
+    """README.md is a dataset card naming the build command (no machine path) and the sizes."""
+    from huggingface_hub import DatasetCard
+
+    card = DatasetCard.load(nb_dir / "README.md")
+    summary = json.loads((nb_dir / "summary.json").read_text())
+    assert summary["command"] == ("arch-gpt corpus nasbench101 --out DIR --max-archs 300 --seed 1 --max-vertices 5 "
+                                  f"--vocab-models {MODELS}")
+    assert f"`{summary['command']}`" in card.text and "NAS-Bench-101 networks" in card.text
+    assert "- cell selection: sampled" in card.text and str(nb_dir) not in card.text
 
 
 def test_nasbench101_datasets_load_back(nb_dir):
@@ -140,6 +196,9 @@ def test_builds_are_reproducible(tv_dir, nb_dir):
     (["nasbench101", "--max-vertices", "3", "--threshold", "1.5"], "--threshold"),
     (["nasbench101", "--max-vertices", "3", "--vocab-models", "resnet18", "--vocab-spaces", "darts"], "darts"),
     (["nasbench101", "--max-vertices", "3", "--workers", "0"], "--workers"),
+    (["nasbench101", "--max-vertices", "3", "--vocab-models", "resnet18", "--cells", "sample"], "--cells sample"),
+    (["nasbench101", "--max-vertices", "3", "--vocab-models", "resnet18", "--cells", "sample", "--max-archs", "8"],
+     "at most 7"),
     (["nasbench101", "--max-vertices", "3", "--vocab-models", "resnet18", "--nasbench-record", "/no/such.tfrecord"],
      "such.tfrecord"),
     (["torchvision", "--models", "resnet18,resnet18"], "--models"),

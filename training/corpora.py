@@ -1,9 +1,12 @@
 """The two corpora of GPT-NAS (§4.2) built end to end: NAS-Bench-101 networks (pre-training) and the 36
 torchvision architectures of Table 2 (fine-tuning), each written as a corpus folder (see :mod:`.data`).
 
-The NAS-Bench-101 build's vocabulary covers both corpora (the torchvision architectures are traced and
-counted too), so a model pre-trained on it can be fine-tuned on a torchvision corpus built with
-``tokenizer=<nasbench101 corpus>/tokenizer``, which keeps the token ids identical.
+The NAS-Bench-101 build's vocabulary covers both corpora (the torchvision architectures' tokens are counted too,
+traced once per machine and then read from a cache, :mod:`.vocab_cache`), so a model pre-trained on it can be
+fine-tuned on a torchvision corpus built with ``tokenizer=<nasbench101 corpus>/tokenizer``, which keeps the token
+ids identical. A small ``max_archs`` sample (at most :data:`SAMPLE_LIMIT` cells, no record file) is drawn
+uniformly without enumerating the space (:mod:`arch_gpt.zoo.nasbench101_sampling`); larger ones, the whole space
+and record-filtered builds use the enumeration (``cells='enumerate'`` forces it).
 """
 from __future__ import annotations
 
@@ -21,11 +24,15 @@ from arch_gpt.errors import UserInputError
 from arch_gpt.io import atomic_write_text
 from arch_gpt.tokenizer.tokenization import LayerTokenizer
 from arch_gpt.torch_io import BLOCK_CLASSES
+from arch_gpt.training.corpus_card import build_command
 from arch_gpt.training.data import WINDOW, CorpusError, build_datasets, check_output, save_corpus
 from arch_gpt.training.sequences import TokenSequences, tokenize_architectures, tokenize_nasbench101
+from arch_gpt.training.vocab_cache import table2_token_counts
 from arch_gpt.zoo.torchvision_models import family_of, iter_table2_architectures, list_table2_models
 
 VOCAB_SPACES = ("nasbench201", "nasbench-macro")  # tabular spaces whose layers the vocabulary covers
+CELL_MODES = ("auto", "sample", "enumerate")
+SAMPLE_LIMIT = 5000  # auto: up to this many cells are sampled directly, more come from the enumeration
 
 
 @dataclass
@@ -42,6 +49,8 @@ class NasBench101CorpusConfig:
     vocab_spaces: tuple[str, ...] = VOCAB_SPACES  # tabular spaces whose layers get ids too (appended, untrained)
     input_size: int = 32                      # input of the traced torchvision models (vocabulary)
     cell_cache: Path | None = None            # enumeration cache (default ~/.cache/arch-gpt/)
+    cells: str = "auto"                       # sample | enumerate | auto (sample when max_archs <= SAMPLE_LIMIT)
+    token_cache: Path | None = None           # traced-model token counts (default ~/.cache/arch-gpt/table2-tokens)
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)   # tokenizing processes
     overwrite: bool = False
     progress: bool = True
@@ -88,7 +97,7 @@ def _label_names(seqs: TokenSequences) -> list[str]:
 
 def _jsonable(config) -> dict:
     return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-            for k, v in asdict(config).items() if k not in ("out", "progress", "overwrite")}
+            for k, v in asdict(config).items() if k not in ("out", "progress", "overwrite", "token_cache")}
 
 
 def _finish(seqs: TokenSequences, tokenizer: LayerTokenizer, config, summary: dict, started: float) -> dict:
@@ -105,6 +114,7 @@ def _finish(seqs: TokenSequences, tokenizer: LayerTokenizer, config, summary: di
         architectures=len(seqs), layers=int(seqs.lengths.sum()), window=WINDOW, **stats,
         vocab_size=tokenizer.vocab_size, unknown_layers=unknown, label_names=remapped.block_names,
         options=_jsonable(config))
+    summary["command"] = build_command(summary, _jsonable(type(config)(out=config.out)))
     summary["build_seconds"] = round(time.perf_counter() - started, 2)
 
     def write_splits(folder: Path) -> None:
@@ -181,6 +191,27 @@ def load_corpus_tokenizer(path: Path) -> LayerTokenizer:
                           f"({type(err).__name__}: {' '.join(str(err).split())[:200]})") from None
 
 
+def cell_mode(config: NasBench101CorpusConfig) -> str:
+    """'sample' or 'enumerate': how the cells of this build are drawn (a bad combination is a CorpusError)."""
+    from arch_gpt.zoo.nasbench101_sampling import space_size
+
+    if config.cells not in CELL_MODES:
+        raise CorpusError(f"--cells: must be one of {', '.join(CELL_MODES)}, got {config.cells!r}")
+    space = space_size(config.max_vertices)
+    if config.cells == "sample":
+        if config.nasbench_record is not None:
+            raise CorpusError("--cells sample: cannot be combined with --nasbench-record (the records are joined to "
+                              "the enumerated cells); use --cells enumerate or auto")
+        if config.max_archs is None or config.max_archs > space:
+            raise CorpusError(f"--cells sample: needs --max-archs N of at most {space:,} (the cells with at most "
+                              f"{config.max_vertices} vertices), got {config.max_archs}")
+        return "sample"
+    if (config.cells == "auto" and config.nasbench_record is None and config.max_archs is not None
+            and config.max_archs <= SAMPLE_LIMIT and config.max_archs < space):
+        return "sample"
+    return "enumerate"
+
+
 def _select_cells(table, config: NasBench101CorpusConfig, summary: dict, rng: np.random.Generator) -> np.ndarray:
     candidates = np.arange(len(table))
     if config.nasbench_record is not None:
@@ -196,28 +227,44 @@ def _select_cells(table, config: NasBench101CorpusConfig, summary: dict, rng: np
     return candidates
 
 
-def build_nasbench101_corpus(config: NasBench101CorpusConfig) -> dict:
-    """Enumerate (or load) the cells, select, expand, tokenize, window and write the corpus; returns the summary."""
+def _cells(config: NasBench101CorpusConfig, mode: str, rng: np.random.Generator) -> tuple[object, np.ndarray, dict]:
+    """The cell table, the chosen rows and the summary's cell fields, sampled or from the enumeration."""
     from arch_gpt.zoo.nasbench101 import MAX_VERTICES, enumerate_table, load_cells
+    from arch_gpt.zoo.nasbench101_sampling import CELLS_BY_VERTICES, sample_table, space_size
+
+    space = {str(k): v for k, v in CELLS_BY_VERTICES.items() if k <= config.max_vertices}
+    if mode == "sample":
+        table = sample_table(config.max_archs, rng, max_vertices=config.max_vertices)
+        summary = {"corpus": "nasbench101", "cell_selection": "sampled",
+                   "space_cells": space_size(config.max_vertices), "cells_by_vertices": space}
+        return table, np.arange(len(table)), summary
+    if config.max_vertices == MAX_VERTICES:
+        table = load_cells(config.cell_cache, progress=config.progress)
+    else:
+        table = enumerate_table(max_vertices=config.max_vertices, progress=config.progress)
+    summary = {"corpus": "nasbench101", "cell_selection": "enumerated", "space_cells": len(table),
+               "enumerated_cells": len(table),
+               "cells_by_vertices": {str(k): v for k, v in table.counts_by_vertices().items()}}
+    return table, _select_cells(table, config, summary, rng), summary
+
+
+def build_nasbench101_corpus(config: NasBench101CorpusConfig) -> dict:
+    """Sample or enumerate (or load) the cells, select, expand, tokenize, window and write the corpus; returns the
+    summary. The torchvision models' token counts come from the cache (traced once per machine)."""
+    from arch_gpt.zoo.nasbench101 import MAX_VERTICES
 
     started = time.perf_counter()
     _check_options(config)
     if not 2 <= config.max_vertices <= MAX_VERTICES:
         raise CorpusError(f"--max-vertices: must be between 2 and {MAX_VERTICES}, got {config.max_vertices}")
     _check_models(config.vocab_models, "--vocab-models", config.input_size)
+    mode = cell_mode(config)
     space_tokens = space_vocabulary_tokens(tuple(config.vocab_spaces))
-    vocab_seqs = tokenize_architectures(iter_table2_architectures(list(config.vocab_models), config.input_size),
-                                        progress=config.progress, desc="tracing torchvision models (vocabulary)")
-    if config.max_vertices == MAX_VERTICES:
-        table = load_cells(config.cell_cache, progress=config.progress)
-    else:
-        table = enumerate_table(max_vertices=config.max_vertices, progress=config.progress)
-    summary: dict = {"corpus": "nasbench101", "enumerated_cells": len(table),
-                     "cells_by_vertices": {str(k): v for k, v in table.counts_by_vertices().items()}}
-    rng = np.random.default_rng([config.seed, 0])
-    chosen = _select_cells(table, config, summary, rng)
+    vocab_counts = table2_token_counts(config.vocab_models, config.input_size, config.token_cache,
+                                       progress=config.progress)
+    table, chosen, summary = _cells(config, mode, np.random.default_rng([config.seed, 0]))
     seqs = tokenize_nasbench101(table, chosen, workers=config.workers, progress=config.progress)
-    counts = Counter(seqs.token_counts()) + Counter(vocab_seqs.token_counts())
+    counts = Counter(seqs.token_counts()) + vocab_counts
     counted = LayerTokenizer.from_counts(counts).layer_token_list
     tokenizer = LayerTokenizer.from_tokens(counted + space_tokens)
     summary["vocab_models"] = list(config.vocab_models)

@@ -20,7 +20,9 @@ Saved layout of a corpus folder ``DIR`` (see :func:`save_corpus`):
 ``DIR/blocks`` — ``DatasetDict`` (same split), one row per distinct (window, next layer, block) example
     where the next layer has a block label: ``context_ids`` int32[10], ``next_id`` int64, ``label``
     (``ClassLabel`` whose ``names`` are the block classes, e.g. ``Bottleneck``), ``count`` int64.
-``DIR/tokenizer`` — the :class:`~arch_gpt.tokenizer.tokenization.LayerTokenizer`; ``DIR/summary.json``.
+``DIR/tokenizer`` — the :class:`~arch_gpt.tokenizer.tokenization.LayerTokenizer`; ``DIR/summary.json``;
+``DIR/README.md`` — the dataset card (:mod:`.corpus_card`; each split's ``dataset_info.json`` also describes its
+columns, ``Dataset.info.description``).
 
 The split is by architecture (a seeded permutation), so no architecture contributes to both splits; an
 identical window may still occur in both (the summary reports how much of validation is also in train).
@@ -43,8 +45,9 @@ from datasets import ClassLabel, Dataset, DatasetDict, DatasetInfo, Features, Li
 from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
-from arch_gpt.io import write_json
+from arch_gpt.io import atomic_write_text, write_json
 from arch_gpt.errors import UserInputError
+from arch_gpt.training.corpus_card import BLOCKS_DESCRIPTION, LICENSE, LM_DESCRIPTION, corpus_card
 from arch_gpt.training.sequences import TokenSequences
 
 WINDOW = 10
@@ -190,9 +193,10 @@ def _fixed(values: np.ndarray, type_: pa.DataType) -> pa.Array:
                                              values.shape[1])
 
 
-def _dataset(columns: dict[str, pa.Array], features: Features) -> Dataset:
+def _dataset(columns: dict[str, pa.Array], features: Features, description: str) -> Dataset:
     table = pa.Table.from_arrays(list(columns.values()), names=list(columns))
-    return Dataset(InMemoryTable(table), info=DatasetInfo(features=features))
+    return Dataset(InMemoryTable(table), info=DatasetInfo(features=features, description=description,
+                                                          license=LICENSE))
 
 
 def lm_dataset(windows: SplitWindows, pad_id: int) -> Dataset:
@@ -205,7 +209,7 @@ def lm_dataset(windows: SplitWindows, pad_id: int) -> Dataset:
         "attention_mask": _fixed((ids != pad_id).astype(np.int8), pa.int8()),
         "labels": _fixed(labels, pa.int64()),
         "count": pa.array(windows.lm_counts, type=pa.int64()),
-    }, LM_FEATURES)
+    }, LM_FEATURES, LM_DESCRIPTION)
 
 
 def blocks_dataset(windows: SplitWindows, label_names: Sequence[str]) -> Dataset:
@@ -217,7 +221,7 @@ def blocks_dataset(windows: SplitWindows, label_names: Sequence[str]) -> Dataset
         "next_id": pa.array(rows[:, WINDOW], type=pa.int64()),
         "label": pa.array(rows[:, WINDOW + 1] - 1, type=pa.int64()),
         "count": pa.array(windows.counts[keep], type=pa.int64()),
-    }, block_features(label_names))
+    }, block_features(label_names), BLOCKS_DESCRIPTION)
 
 
 def overlap_fraction(train: SplitWindows, validation: SplitWindows) -> float:
@@ -335,9 +339,9 @@ def _swap_in(staging: Path, out: Path) -> None:
 
 def save_corpus(out: str | os.PathLike, data: CorpusDatasets, tokenizer, summary: dict,
                 extra: Callable[[Path], None] | None = None, progress: bool = True) -> Path:
-    """Write ``lm/``, ``blocks/``, ``tokenizer/``, ``summary.json`` (and ``extra(folder)``) into a hidden staging
-    folder beside ``out`` with a unique name made for this run, then swap it in, so ``out`` is always either the
-    previous or the complete new corpus. No other folder is ever deleted; a run that fails removes its staging."""
+    """Write ``lm/``, ``blocks/``, ``tokenizer/``, ``summary.json``, the card ``README.md`` (and ``extra(folder)``)
+    into a hidden staging folder beside ``out`` with a unique name made for this run, then swap it in, so ``out``
+    is always either the previous or the complete new corpus. No other folder is ever deleted; a run that fails removes its staging."""
     out = check_output(out, overwrite=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=_STAGING_SUFFIX))
@@ -356,6 +360,7 @@ def save_corpus(out: str | os.PathLike, data: CorpusDatasets, tokenizer, summary
         if extra is not None:
             extra(staging)
         write_json(staging / "summary.json", summary, indent=1)
+        atomic_write_text(staging / "README.md", str(corpus_card(summary, data, summary.get("command", ""))))
         os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; the corpus gets the usual permissions
         _swap_in(staging, out)
     finally:

@@ -1,9 +1,10 @@
-"""arch-gpt corpus nasbench101|torchvision --out DIR: build a windowed training corpus folder.
+"""arch-gpt corpus nasbench101|torchvision --out DIR: build a windowed training corpus folder;
+arch-gpt corpus push DIR --repo-id USER/NAME: publish one on the Hugging Face Hub.
 
 The folder holds ``lm/`` and ``blocks/`` (``datasets.DatasetDict``, train/validation, load with
-``datasets.load_from_disk``), ``tokenizer/``, ``splits.json`` and ``summary.json``; it is built in a hidden
-folder beside DIR with a unique name made for the run and swapped in only when complete (``--overwrite``
-replaces only an earlier corpus). Column layout: :mod:`arch_gpt.training.data`.
+``datasets.load_from_disk``), ``tokenizer/``, ``splits.json``, ``summary.json`` and a dataset card
+(``README.md``); it is built in a hidden folder beside DIR with a unique name made for the run and swapped in
+only when complete (``--overwrite`` replaces only an earlier corpus). Column layout: :mod:`arch_gpt.training.data`.
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import sys
 from pathlib import Path
 from arch_gpt.cli.help import HelpFormatter, add_command
 
-_SUMMARY_KEYS = ("corpus", "architectures", "enumerated_cells", "windows", "unique_windows", "vocab_size",
-                 "build_seconds")
+_SUMMARY_KEYS = ("corpus", "architectures", "cell_selection", "space_cells", "windows", "unique_windows",
+                 "vocab_size", "build_seconds")
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -29,7 +30,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-size", type=int, default=32, metavar="N",
                         help="height/width of the input torchvision models are traced at (default: 32)")
     parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="hide progress bars (default: shown)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,15 +41,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     nb = sub.add_parser("nasbench101", formatter_class=HelpFormatter, help="NAS-Bench-101 networks (pre-training corpus)",
                         description="All enumerated NAS-Bench-101 cells (423,624), optionally filtered by the "
-                                    "official records and subsampled; vocabulary also covers the torchvision models.")
+                                    "official records and subsampled;\nthe vocabulary also covers the torchvision "
+                                    "models (traced once per machine, then cached in ~/.cache/arch-gpt).\nA small "
+                                    "--max-archs sample is drawn uniformly without enumerating the space.")
     _common(nb)
     nb.add_argument("--nasbench-record", type=Path, metavar="FILE", default=None,
                     help="nasbench_only108.tfrecord / nasbench_full.tfrecord: keep cells with mean validation "
                          "accuracy at 108 epochs >= --threshold (default: the whole space, unlike the paper)")
     nb.add_argument("--threshold", type=float, default=0.90, help="validation accuracy threshold (default: 0.90)")
-    nb.add_argument("--max-archs", type=int, default=None, metavar="N", help="random subsample of N cells")
+    nb.add_argument("--max-archs", type=int, default=None, metavar="N",
+                    help="random subsample of N cells (default: all)")
+    nb.add_argument("--cells", choices=("auto", "sample", "enumerate"), default="auto",
+                    help="how --max-archs cells are drawn, both uniformly: 'sample' draws them directly (seconds, "
+                         "little memory), 'enumerate' from the enumerated space (cached after the first run); "
+                         "the two give different cells for the same --seed (default: auto = sample when "
+                         "--max-archs is at most 5,000 and no --nasbench-record is given)")
     nb.add_argument("--max-vertices", type=int, default=7, metavar="V",
-                    help="enumerate cells of at most V vertices (default: 7, the full space, cached)")
+                    help="cells of at most V vertices (default: 7, the full space; its enumeration is cached)")
     nb.add_argument("--vocab-models", type=_names, default=None, metavar="A,B,C",
                     help="torchvision models whose layers the vocabulary also covers (default: all 36)")
     nb.add_argument("--vocab-spaces", type=_names, default=None, metavar="A,B",
@@ -64,6 +74,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="reuse this tokenizer (e.g. NB101_DIR/tokenizer, so ids match a pre-trained model)")
     tv.set_defaults(func=run_torchvision)
 
+    push = sub.add_parser("push", formatter_class=HelpFormatter, help="publish a corpus folder on the Hugging Face Hub",
+                          description="Publish a corpus folder as a Hub dataset repository: its card (README.md), "
+                                      "tokenizer/, splits.json, summary.json and the 'lm' (default) and 'blocks' "
+                                      "configs as Parquet; load them back with datasets.load_dataset(REPO, 'lm'). "
+                                      "Log in first (hf auth login) or set HF_TOKEN.")
+    push.add_argument("corpus_dir", type=Path, metavar="DIR", help="the corpus folder (written by arch-gpt corpus)")
+    push.add_argument("--repo-id", required=True, metavar="USER/NAME", help="dataset repository to create or update")
+    push.add_argument("--private", action="store_true",
+                      help="create the repository as private (default: public; an existing one keeps its setting)")
+    push.set_defaults(func=run_push)
+
 
 def _report(summary: dict) -> int:
     shown = {k: summary[k] for k in _SUMMARY_KEYS if k in summary}
@@ -78,7 +99,7 @@ def run_nasbench101(args: argparse.Namespace) -> int:
     config = NasBench101CorpusConfig(
         out=args.out, nasbench_record=args.nasbench_record, threshold=args.threshold, max_archs=args.max_archs,
         seed=args.seed, max_vertices=args.max_vertices, validation_fraction=args.validation_fraction,
-        input_size=args.input_size, overwrite=args.overwrite, progress=args.progress)
+        input_size=args.input_size, overwrite=args.overwrite, progress=args.progress, cells=args.cells)
     if args.workers is not None:
         config.workers = args.workers
     if args.vocab_models is not None:
@@ -98,3 +119,12 @@ def run_torchvision(args: argparse.Namespace) -> int:
     if args.models is not None:
         config.models = args.models
     return _report(build_torchvision_corpus(config))
+
+
+def run_push(args: argparse.Namespace) -> int:
+    """Publish a corpus folder on the Hub."""
+    from arch_gpt.training.corpus_card import push_corpus_to_hub
+
+    url = push_corpus_to_hub(args.corpus_dir, args.repo_id, private=True if args.private else None)
+    print(f"pushed {args.corpus_dir} to {url} (configs: lm, blocks)", file=sys.stdout)
+    return 0
