@@ -34,6 +34,7 @@ class Objectives:
     max_latency_ms: float | None = None
     latency_batch: int = 1
     device: str | None = None
+    record: tuple[str, ...] = ()  # costs measured and recorded without being optimized (e.g. ("latency",))
 
     def __post_init__(self) -> None:
         if not self.names or self.names[0] != "val_acc":
@@ -46,6 +47,8 @@ class Objectives:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise UserInputError(f"{name}: must be a finite number > 0, got {value!r}")
+        if any(n not in COSTS for n in self.record):
+            raise UserInputError(f"record: costs are {', '.join(COSTS)}, got {', '.join(self.record)}")
         if self.latency_batch < 1:
             raise UserInputError(f"latency_batch: must be at least 1, got {self.latency_batch}")
 
@@ -61,7 +64,7 @@ class Objectives:
     @property
     def measured(self) -> tuple[str, ...]:
         """The costs measured for every candidate (those optimized or budgeted)."""
-        wanted = set(self.names[1:]) | {n for n, b in (("params", self.max_params), ("flops", self.max_flops),
+        wanted = set(self.names[1:]) | set(self.record) | {n for n, b in (("params", self.max_params), ("flops", self.max_flops),
                                                         ("latency", self.max_latency_ms)) if b is not None}
         return tuple(n for n in COSTS if n in wanted)
 

@@ -142,6 +142,7 @@ class SearchConfig:
     max_flops: int | None = None
     max_latency_ms: float | None = None
     latency_batch: int = 1  # images per latency measurement (on the search's device)
+    latency: bool = False  # measure and record every candidate's latency (in history.jsonl "costs")
     asynchronous: bool = False  # re only: steady state, a child whenever a trial finishes (order-dependent)
     # block-space options (None: the space's defaults; widths default per dataset)
     widths: tuple[int, ...] | None = None
@@ -243,7 +244,7 @@ def objectives_of(config: SearchConfig) -> Objectives:
     """The search's objectives and budgets (UserInputError naming the parameter)."""
     return Objectives.parse(config.objectives, max_params=config.max_params, max_flops=config.max_flops,
                             max_latency_ms=config.max_latency_ms, latency_batch=config.latency_batch,
-                            device=config.device)
+                            device=config.device, record=("latency",) if config.latency else ())
 
 
 def load_model(name: str, device: str | None = None) -> ArchGPT:

@@ -80,3 +80,12 @@ def test_objectives_are_part_of_the_resume_identity(macro_table, tmp_path, capsy
             "ga", "--budget", "20", "--population", "5", "--output", str(tmp_path / "r")]
     assert main(args + ["--objectives", "val_acc,params"]) == 0
     assert main(args + ["--resume"]) == 2 and "config.objectives" in capsys.readouterr().err
+
+
+def test_latency_is_measured_and_recorded_on_request(macro_table, tmp_path):
+    out = tmp_path / "run"
+    assert main(["search", "--no-progress", "--space", "nasbench-macro", "--benchmark", str(macro_table),
+                 "--strategy", "random", "--budget", "3", "--population", "3", "--latency", "--latency-batch", "2",
+                 "--output", str(out)]) == 0
+    history = [json.loads(l) for l in (out / "history.jsonl").read_text().splitlines()]
+    assert all(h["costs"]["latency"] > 0 and set(h["costs"]) == {"latency"} for h in history)

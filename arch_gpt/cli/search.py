@@ -70,6 +70,8 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
     o.add_argument("--max-params", type=int, help="budget: candidates with more parameters are never trained")
     o.add_argument("--max-flops", type=int, help="budget: multiply-adds per image")
     o.add_argument("--max-latency-ms", type=float, help="budget: latency measured on the search's device")
+    o.add_argument("--latency", action="store_true",
+                   help="measure every candidate's latency on the search's device (recorded in history.jsonl)")
     o.add_argument("--latency-batch", type=int, default=1, help="images per latency measurement")
     x = p.add_argument_group("parallel trials (Ray)")
     x.add_argument("--workers", type=int, default=1,
