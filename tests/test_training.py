@@ -130,6 +130,18 @@ def test_module_run_shows_info_lines(corpora, tmp_path):
     assert "***** eval metrics *****" in proc.stdout + proc.stderr
 
 
+def test_a_late_user_error_is_still_one_line_on_stderr(pretrained, corpora, tmp_path):
+    """Inputs are all checked before logging starts: resuming a checkpoint of another size fails in one line."""
+    out, _ = pretrained
+    proc = subprocess.run([sys.executable, "-m", pretrain.MODULE, "--data_dir", str(corpora[0]), "--output_dir",
+                           str(tmp_path / "o"), "--max_steps", "5", "--resume_from_checkpoint",
+                           str(out / "checkpoint-4"), *TINY_ARGS, "--n_embd", "8"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "key 'n_embd'" in lines[0], proc.stderr
+
+
 def test_resume_continues_from_the_trainer_checkpoint(pretrained, corpora, tmp_path):
     out, _ = pretrained
     final = tmp_path / "final"

@@ -41,8 +41,8 @@ from arch_gpt.training.corpus_loading import (
 from arch_gpt.training.metrics import BLOCK_METRICS, weighted_accuracy
 from arch_gpt.training.preflight import load_checkpoint
 from arch_gpt.training.stages import (
-    command_line, evaluate_heldout, finish, hyperparameters, parse, reporter_metrics, run_module, take_push_target,
-    train, training_logging, unprefixed,
+    check_resume, command_line, evaluate_heldout, finish, hyperparameters, parse, reporter_metrics, run_module,
+    take_push_target, train, training_logging, unprefixed,
 )
 
 MODULE = "arch_gpt.training.block_classifier"
@@ -70,8 +70,10 @@ def main(args: Sequence[str] | None = None) -> dict[str, float]:
         heldout: subsample(remap_ids(blocks[heldout], table, ("context_ids", "next_id")),
                            data_args.max_eval_windows, data_args.subsample_seed + 1),
     })
+    classifier = _new_classifier(gpt, labels, clf_args, training_args.seed)
+    check_resume(training_args, classifier)
     with training_logging(training_args):
-        return _train_classifier(gpt, labels, blocks, heldout, summary, clf_args, data_args, ckpt_args,
+        return _train_classifier(gpt, classifier, labels, blocks, heldout, summary, clf_args, data_args, ckpt_args,
                                  training_args, push, args)
 
 
@@ -88,18 +90,24 @@ def majority_baseline(train: Dataset, heldout: Dataset) -> float:
     return weighted_accuracy(np.full_like(labels, majority), labels, count)
 
 
-def _train_classifier(gpt, labels: list[str], blocks: DatasetDict, heldout: str, summary: str,
-                      clf_args: BlockClassifierArguments, data_args: DataArguments, ckpt_args: CheckpointArguments,
-                      training_args: ArchGPTTrainingArguments, push, args: Sequence[str]) -> dict[str, float]:
-    """Build, train and evaluate the classifier, attach it to ``gpt``, record the stage and save."""
-    n_embd = gpt.model.config.n_embd
-    embed_dim = clf_args.embed_dim or n_embd
+def _new_classifier(gpt, labels: list[str], clf_args: BlockClassifierArguments, seed: int):
+    """A new classifier for ``gpt``'s vocabulary; token embeddings copied from the GPT when the widths match."""
+    embed_dim = clf_args.embed_dim or gpt.model.config.n_embd
     classifier = new_block_classifier(gpt.tokenizer, labels, window=gpt.window, embed_dim=embed_dim,
                                       hidden_size=clf_args.hidden_size, num_hidden_layers=clf_args.num_hidden_layers,
-                                      dropout=clf_args.classifier_dropout, seed=training_args.seed)
-    if embed_dim == n_embd:
+                                      dropout=clf_args.classifier_dropout, seed=seed)
+    if embed_dim == gpt.model.config.n_embd:
         with torch.no_grad():
             classifier.embed.weight.copy_(gpt.model.get_input_embeddings().weight)
+    return classifier
+
+
+def _train_classifier(gpt, classifier, labels: list[str], blocks: DatasetDict, heldout: str, summary: str,
+                      clf_args: BlockClassifierArguments, data_args: DataArguments, ckpt_args: CheckpointArguments,
+                      training_args: ArchGPTTrainingArguments, push, args: Sequence[str]) -> dict[str, float]:
+    """Train and evaluate the classifier, attach it to ``gpt``, record the stage and save."""
+    n_embd = gpt.model.config.n_embd
+    embed_dim = clf_args.embed_dim or n_embd
     trainer = train(classifier, training_args, blocks, "train", heldout, BLOCK_COLUMNS, data_args.loss_weighting,
                     BLOCK_METRICS)
     baseline = {"majority_block_baseline_accuracy": majority_baseline(blocks["train"], blocks[heldout])}

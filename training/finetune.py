@@ -34,7 +34,9 @@ from arch_gpt.training.corpus_loading import (
     extend_tokenizer, id_map, load_tokenizer, load_windows, remap_ids, window_of,
 )
 from arch_gpt.training.preflight import load_checkpoint
-from arch_gpt.training.stages import gpt_stage, parse, run_module, stage_windows, take_push_target, training_logging
+from arch_gpt.training.stages import (
+    check_resume, gpt_stage, parse, run_module, stage_windows, take_push_target, training_logging,
+)
 
 MODULE = "arch_gpt.training.finetune"
 logger = logging.getLogger(__name__)
@@ -45,7 +47,6 @@ def with_corpus_vocabulary(gpt: ArchGPT, corpus_tokenizer: LayerTokenizer) -> Ar
     tokenizer = extend_tokenizer(gpt.tokenizer, corpus_tokenizer)
     if tokenizer is gpt.tokenizer:
         return gpt
-    logger.info("adding %d new tokens to the vocabulary", tokenizer.vocab_size - gpt.tokenizer.vocab_size)
     gpt.model.resize_token_embeddings(tokenizer.vocab_size)
     gpt.model.config.vocab_size = tokenizer.vocab_size
     if gpt.block_classifier is not None:
@@ -66,14 +67,18 @@ def main(args: Sequence[str] | None = None) -> dict[str, float]:
                              f"tokens, but --data_dir {Path(data_args.data_dir) / 'lm'} has windows of "
                              f"{window_of(windows)}")
     data = stage_windows(data_args, windows)
+    old_size = gpt.tokenizer.vocab_size
+    gpt = with_corpus_vocabulary(gpt, corpus_tokenizer)
+    check_resume(training_args, gpt.model)
+    table = id_map(corpus_tokenizer, gpt.tokenizer)
+    for split in list(data.windows):
+        data.windows[split] = remap_ids(data.windows[split], table, ("input_ids", "labels"))
+    corpus = getattr(gpt.model.config, "corpus", "") or ""
+    gpt.model.config.corpus = f"{corpus} + {Path(data_args.data_dir).name}".strip(" +")
+    extra = {"start_checkpoint": ckpt_args.model_name_or_path, "vocab_size": gpt.tokenizer.vocab_size}
     with training_logging(training_args):
-        gpt = with_corpus_vocabulary(gpt, corpus_tokenizer)
-        table = id_map(corpus_tokenizer, gpt.tokenizer)
-        for split in list(data.windows):
-            data.windows[split] = remap_ids(data.windows[split], table, ("input_ids", "labels"))
-        corpus = getattr(gpt.model.config, "corpus", "") or ""
-        gpt.model.config.corpus = f"{corpus} + {Path(data_args.data_dir).name}".strip(" +")
-        extra = {"start_checkpoint": ckpt_args.model_name_or_path, "vocab_size": gpt.tokenizer.vocab_size}
+        logger.info("the corpus added %d new tokens to the vocabulary (now %d)", gpt.tokenizer.vocab_size - old_size,
+                    gpt.tokenizer.vocab_size)
         return gpt_stage(gpt, "finetune", MODULE, args, data_args, ckpt_args, training_args, data, push, extra)
 
 

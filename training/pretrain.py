@@ -36,7 +36,9 @@ from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import ArchGPT
 from arch_gpt.training.arguments import ArchGPTTrainingArguments, CheckpointArguments, DataArguments, GPTArguments
 from arch_gpt.training.corpus_loading import load_tokenizer, load_windows, window_of
-from arch_gpt.training.stages import gpt_stage, parse, run_module, stage_windows, take_push_target, training_logging
+from arch_gpt.training.stages import (
+    check_resume, gpt_stage, parse, run_module, stage_windows, take_push_target, training_logging,
+)
 
 MODULE = "arch_gpt.training.pretrain"
 
@@ -53,12 +55,13 @@ def main(args: Sequence[str] | None = None) -> dict[str, float]:
     windows = load_windows(data_args.data_dir, tokenizer.vocab_size)
     window = window_of(windows)
     data = stage_windows(data_args, windows)
+    gpt = ArchGPT.create(tokenizer, seed=training_args.seed, n_embd=gpt_args.n_embd, n_layer=gpt_args.n_layer,
+                         n_head=gpt_args.n_head, dropout=gpt_args.dropout, window=window,
+                         corpus=Path(data_args.data_dir).name, device="cpu")
+    check_resume(training_args, gpt.model)
+    extra = {"n_embd": gpt_args.n_embd, "n_layer": gpt_args.n_layer, "n_head": gpt_args.n_head,
+             "dropout": gpt_args.dropout, "window": window}
     with training_logging(training_args):
-        gpt = ArchGPT.create(tokenizer, seed=training_args.seed, n_embd=gpt_args.n_embd, n_layer=gpt_args.n_layer,
-                             n_head=gpt_args.n_head, dropout=gpt_args.dropout, window=window,
-                             corpus=Path(data_args.data_dir).name, device="cpu")
-        extra = {"n_embd": gpt_args.n_embd, "n_layer": gpt_args.n_layer, "n_head": gpt_args.n_head,
-                 "dropout": gpt_args.dropout, "window": window}
         return gpt_stage(gpt, "pretrain", MODULE, args, data_args, ckpt_args, training_args, data, push, extra)
 
 

@@ -130,7 +130,8 @@ def training_logging(training_args: ArchGPTTrainingArguments) -> Iterator[None]:
     ``time - LEVEL - logger - message``), info on the main process and warnings on the others
     (``transformers.utils.logging.set_verbosity(args.get_process_log_level())``; ``--log_level`` and
     ``--log_level_replica`` change it) for this package's, ``transformers``' and ``datasets``' loggers. The
-    previous levels and handlers are restored afterwards, as ``main(args)`` may be called from other code."""
+    previous levels and handlers are restored afterwards, as ``main(args)`` may be called from other code. The
+    scripts enter it once every input is checked, so a user error stays one line on stderr."""
     root, package = logging.getLogger(), logging.getLogger("arch_gpt")
     handlers, package_level = list(root.handlers), package.level
     hf_level, ds_level = transformers.utils.logging.get_verbosity(), datasets.utils.logging.get_verbosity()
@@ -158,6 +159,13 @@ def training_logging(training_args: ArchGPTTrainingArguments) -> Iterator[None]:
         package.setLevel(package_level)
         for handler in [h for h in root.handlers if h not in handlers]:
             root.removeHandler(handler)
+
+
+def check_resume(training_args: ArchGPTTrainingArguments, model: PreTrainedModel) -> None:
+    """``--resume_from_checkpoint`` names a Trainer checkpoint of this model (user errors before any logging)."""
+    checkpoint = resume_checkpoint(training_args)
+    if checkpoint is not None:
+        check_resume_matches(checkpoint, model)
 
 
 def train(model: PreTrainedModel, training_args: ArchGPTTrainingArguments, splits: DatasetDict, train_split: str,
