@@ -17,7 +17,6 @@ predicted unit indices are recorded in ``Candidate.predicted_units``.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from time import perf_counter
 from typing import Sequence
@@ -26,6 +25,7 @@ import numpy as np
 
 from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import ArchGPT
+from arch_gpt.search.lru import LRU
 from arch_gpt.search.protocols import (
     BlockLabeller, Candidate, HasBlockClasses, HasContextArchitecture, NextTokenPredictor, SearchSpace, Unit,
 )
@@ -58,8 +58,8 @@ class GPTReconstructor:
         self.model, self.mask_rate, self.top_k, self.temperature = model, mask_rate, top_k, temperature
         self.window = int(model.window)
         self.cache_size = cache_size
-        self._tokens: OrderedDict[str, list[str]] = OrderedDict()
-        self._predictions: OrderedDict[tuple, tuple[str | None, str | None]] = OrderedDict()
+        self._tokens: LRU[list[str]] = LRU(cache_size)
+        self._predictions: LRU[tuple[str | None, str | None]] = LRU(cache_size * 4)
         self._version = model.version
         self.stats = ReconstructionStats()
 
@@ -82,7 +82,7 @@ class GPTReconstructor:
         architecture = space.context_architecture if isinstance(space, HasContextArchitecture) else \
             space.to_architecture
         tokens = layer_tokens(architecture(candidate.genome))
-        _remember(self._tokens, candidate.key, tokens, self.cache_size)
+        self._tokens.remember(candidate.key, tokens)
         return tokens
 
     def predict(self, space: SearchSpace, contexts: list[list[str]], allowed: list[frozenset[str]],
@@ -112,7 +112,7 @@ class GPTReconstructor:
             for j, i in enumerate(todo):
                 fresh[i] = (tokens[j], labels[j])
                 if cached:
-                    _remember(self._predictions, keys[i], fresh[i], self.cache_size * 4)
+                    self._predictions.remember(keys[i], fresh[i])
         out = [fresh[i] if i in fresh else self._predictions[keys[i]] for i in range(len(keys))]
         return [t for t, _ in out], [label for _, label in out]
 
@@ -168,11 +168,3 @@ class GPTReconstructor:
         self.stats.predicted_units += sum(len(v) for v in done.values())
         self.stats.total_s += perf_counter() - start
         return out
-
-
-def _remember(cache: OrderedDict, key, value, size: int) -> None:
-    """Insert into an LRU ``OrderedDict`` of at most ``size`` entries."""
-    cache[key] = value
-    cache.move_to_end(key)
-    if len(cache) > size:
-        cache.popitem(last=False)

@@ -8,12 +8,13 @@ signature layer, so a reconstruction can only pick a choice the space has.
 """
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter
 from typing import Sequence
 
 import numpy as np
 
 from arch_gpt.encoding import Architecture, Layer
+from arch_gpt.search.lru import LRU
 from arch_gpt.search.protocols import HasConfig, ParsesKeys, Unit
 from arch_gpt.search.spaces.checks import MAX_CLASSES, check_int, input_size_hwc
 from arch_gpt.tokenizer.tokenization import layer_tokens
@@ -31,7 +32,7 @@ class CategoricalSpace(ParsesKeys, HasConfig):
                  cache_size: int = 4096):
         self.num_classes = check_int("num_classes", num_classes, 1, MAX_CLASSES)
         self.input_size, self.cache_size = input_size_hwc(input_size), cache_size
-        self._cache: OrderedDict[str, ExpandedNetwork] = OrderedDict()
+        self._cache: LRU[ExpandedNetwork] = LRU(self.cache_size)
         self._tokens: list[dict[str, str]] | None = None
         self.unmatched_predictions: Counter = Counter()  # predicted tokens that matched no choice (unit kept)
 
@@ -86,15 +87,7 @@ class CategoricalSpace(ParsesKeys, HasConfig):
     # --- the network and the GPT units ------------------------------------------------------
     def expand(self, genome: str) -> ExpandedNetwork:
         """The network's layers and unit signature layers (cached per genome)."""
-        hit = self._cache.get(genome)
-        if hit is not None:
-            self._cache.move_to_end(genome)
-            return hit
-        value = self.expand_choices(self.split(genome))
-        self._cache[genome] = value
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-        return value
+        return self._cache.get_or_make(genome, lambda: self.expand_choices(self.split(genome)))
 
     def clear_cache(self) -> None:
         """Forget the expanded networks (so that a timed run starts cold)."""

@@ -14,7 +14,7 @@ Without ``spec``, the bundled NAS-Bench-Macro spec (``specs/nasbench-macro.yaml`
 from __future__ import annotations
 
 import copy
-from collections import Counter, OrderedDict
+from collections import Counter
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -23,6 +23,7 @@ from torch import nn
 
 from arch_gpt.encoding import Architecture, Layer, Size
 from arch_gpt.errors import UserInputError
+from arch_gpt.search.lru import LRU
 from arch_gpt.search.protocols import HasBlockClasses, HasConfig, ParsesKeys, Unit
 from arch_gpt.search.registry import register_space
 from arch_gpt.search.spaces.checks import MAX_CLASSES, check_int, input_size_hwc
@@ -64,7 +65,7 @@ class SpecSpace(ParsesKeys, HasConfig, HasBlockClasses):
         self._mutable = [i for i, s in enumerate(self.slots) if len(s.choices) > 1]
         self._ops = [{c.code: c.op for c in s.choices} for s in self.slots]
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, ExpandedNetwork] = OrderedDict()
+        self._cache: LRU[ExpandedNetwork] = LRU(self.cache_size)
         self._tokens: dict[tuple[int, Size], dict[str, str]] = {}
         self.unmatched_predictions: Counter = Counter()  # predicted tokens that matched no choice (unit kept)
 
@@ -132,16 +133,9 @@ class SpecSpace(ParsesKeys, HasConfig, HasBlockClasses):
     # --- the network --------------------------------------------------------------------------
     def expand(self, genome: str) -> ExpandedNetwork:
         """The network's layers and each slot's signature (first) layer index (cached per genome)."""
-        hit = self._cache.get(genome)
-        if hit is not None:
-            self._cache.move_to_end(genome)
-            return hit
-        value = expand(self.spec.stem, self.ops(genome), self.spec.head, self.num_classes, self.input_size,
-                       name=self.key(genome))
-        self._cache[genome] = value
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-        return value
+        return self._cache.get_or_make(genome, lambda: expand(self.spec.stem, self.ops(genome), self.spec.head,
+                                                              self.num_classes, self.input_size,
+                                                              name=self.key(genome)))
 
     def clear_cache(self) -> None:
         """Forget the expanded networks."""
