@@ -26,7 +26,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from arch_gpt.errors import UserInputError
 from arch_gpt.hub import (
-    WEIGHTS_FILE, CheckpointFileError, check_finite, check_weight_shapes, read_config,
+    CheckpointFileError, load_verified, read_config,
 )
 
 if TYPE_CHECKING:
@@ -152,14 +152,7 @@ def load_block_classifier(folder: str | os.PathLike, vocab_size: int, window: in
     except (OSError, ValueError, TypeError) as err:
         raise CheckpointFileError(f"{path}: not a usable block classifier config "
                                   f"({str(err).strip().splitlines()[0]})") from None
-    weights = folder / WEIGHTS_FILE
-    check_weight_shapes(weights, expected)
-    try:
-        model = BlockClassifier.from_pretrained(str(folder), config=config, use_safetensors=True)
-    except (OSError, ValueError, RuntimeError) as err:
-        raise CheckpointFileError(f"{weights}: cannot be loaded ({str(err).strip().splitlines()[0]})") from None
-    check_finite(dict(model.named_parameters()), weights)
-    return model
+    return load_verified(BlockClassifier, folder, config, expected)
 
 
 def register_auto_classes() -> None:

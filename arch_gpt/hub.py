@@ -24,7 +24,7 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, snapshot_download
 
@@ -163,6 +163,20 @@ def check_finite(named_tensors: Mapping[str, Any] | Any, path: str | os.PathLike
     for name, tensor in items:
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise CheckpointFileError(f"{path}: tensor '{name}' holds NaN or infinite values")
+
+
+def load_verified(model_class: Any, folder: Path, config: Any, expected: Mapping[str, tuple[int, ...]],
+                  tied: Iterable[str] = ()) -> Any:
+    """``model_class.from_pretrained(folder)`` from safetensors only, after the file's tensor shapes are checked
+    against ``expected`` and before its weights are checked finite: every failure a CheckpointFileError."""
+    weights = folder / WEIGHTS_FILE
+    check_weight_shapes(weights, expected, tied)
+    try:
+        model = model_class.from_pretrained(str(folder), config=config, use_safetensors=True)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise CheckpointFileError(f"{weights}: cannot be loaded ({str(err).strip().splitlines()[0]})") from None
+    check_finite(dict(model.named_parameters()), weights)
+    return model
 
 
 def save_staged(directory: str | os.PathLike, write: Callable[[str], Any]) -> Path:

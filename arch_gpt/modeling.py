@@ -37,9 +37,8 @@ from arch_gpt.block_classifier import (  # noqa: F401 (new_block_classifier, Mod
 from arch_gpt.encoding import Architecture, ArchitectureError, Layer
 from arch_gpt.errors import UserInputError
 from arch_gpt.hub import (
-    WEIGHTS_FILE, CardInfo, CheckpointFileError, StageRecord, check_card_metadata, check_finite, check_weight_shapes,
-    load_training_record, push_folder, read_config, render_model_card, resolve_checkpoint, save_staged,
-    save_training_record,
+    CardInfo, CheckpointFileError, StageRecord, check_card_metadata, load_training_record, load_verified, push_folder,
+    read_config, render_model_card, resolve_checkpoint, save_staged, save_training_record,
 )
 from arch_gpt.tokenizer import SPECIAL_TOKENS, LayerTokenizer, layer_tokens
 
@@ -376,11 +375,5 @@ def load_gpt(folder: str | os.PathLike, tokenizer: LayerTokenizer) -> GPT2LMHead
             expected = {k: tuple(v.shape) for k, v in GPT2LMHeadModel(config).state_dict().items()}
     except (OSError, ValueError, TypeError) as err:
         raise CheckpointFileError(f"{path}: not a usable GPT2 config ({str(err).strip().splitlines()[0]})") from None
-    weights = folder / WEIGHTS_FILE
-    check_weight_shapes(weights, expected, {"lm_head.weight"} if config.tie_word_embeddings else ())
-    try:
-        model = GPT2LMHeadModel.from_pretrained(str(folder), config=config, use_safetensors=True)
-    except (OSError, ValueError, RuntimeError) as err:
-        raise CheckpointFileError(f"{weights}: cannot be loaded ({str(err).strip().splitlines()[0]})") from None
-    check_finite(dict(model.named_parameters()), weights)
-    return model
+    return load_verified(GPT2LMHeadModel, folder, config, expected,
+                         {"lm_head.weight"} if config.tie_word_embeddings else ())
