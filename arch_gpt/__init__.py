@@ -79,11 +79,20 @@ def _register_block_classifier() -> None:
     _importlib.import_module("arch_gpt.block_classifier")
 
 
+def _register_block_classifier_config() -> None:
+    _importlib.import_module("arch_gpt.block_classifier_config")
+
+
 def _register_pipeline() -> None:
     _importlib.import_module("arch_gpt.pipelines")
 
 
-_AFTER_IMPORT = {"transformers": ("arch_gpt.block_classifier", _register_block_classifier),
+# The block classifier's config registers once transformers' Auto-config module is loaded, its model once
+# transformers' Auto-model module is: AutoConfig/AutoModel users get there (and bring torch in anyway),
+# while a tokenizer-only process (a corpus build) never does, so registering costs such a process no torch.
+_AFTER_IMPORT = {"transformers.models.auto.configuration_auto": ("arch_gpt.block_classifier_config",
+                                                                 _register_block_classifier_config),
+                 "transformers.models.auto.modeling_auto": ("arch_gpt.block_classifier", _register_block_classifier),
                  "transformers.pipelines": ("arch_gpt.pipelines", _register_pipeline)}
 
 

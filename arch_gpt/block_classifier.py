@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import torch
-from huggingface_hub.dataclasses import strict
 from torch import nn
-from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from arch_gpt.block_classifier_config import WINDOW, BlockClassifierConfig
 from arch_gpt.errors import UserInputError
 from arch_gpt.hub import (
     CheckpointFileError, load_verified, read_config,
@@ -33,23 +33,8 @@ if TYPE_CHECKING:
     from arch_gpt.tokenizer import LayerTokenizer
 
 BLOCK_CLASSIFIER_SUBFOLDER = "block_classifier"
-WINDOW = 10  # context layers before the predicted one (the GPT has WINDOW + 1 positions)
 _LIMITS = {"window": (1, 2 ** 16 - 1), "embed_dim": (1, 2 ** 16), "hidden_size": (1, 2 ** 16),
            "num_hidden_layers": (0, 64)}
-
-
-@strict
-class BlockClassifierConfig(PreTrainedConfig):
-    """Label names (block classes such as ``Bottleneck``), vocabulary size, window and MLP sizes."""
-    model_type = "arch_gpt_block_classifier"
-    label_names: list[str] | None = None
-    vocab_size: int = 16
-    window: int = WINDOW
-    embed_dim: int = 32
-    hidden_size: int = 256
-    num_hidden_layers: int = 2
-    dropout: float | int = 0.1
-    pad_token_id: int | None = 0
 
 
 class ModelInputError(UserInputError):
@@ -159,8 +144,8 @@ def register_auto_classes() -> None:
     """Register :class:`BlockClassifierConfig` with ``AutoConfig`` and :class:`BlockClassifier` with ``AutoModel``
     (again is harmless). Saved configs carry no ``auto_map``: that key points ``trust_remote_code`` at code files in
     a repository, and is not needed for classes that an installed library registers."""
-    AutoConfig.register(BlockClassifierConfig.model_type, BlockClassifierConfig)
-    AutoModel.register(BlockClassifierConfig, BlockClassifier)
+    AutoConfig.register(BlockClassifierConfig.model_type, BlockClassifierConfig, exist_ok=True)
+    AutoModel.register(BlockClassifierConfig, BlockClassifier, exist_ok=True)
 
 
 register_auto_classes()

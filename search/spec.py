@@ -22,6 +22,9 @@ from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import ArchGPT
 from arch_gpt.search.data import load_image_data
 from arch_gpt.search.datasets import ImageData
+from arch_gpt.search.defaults import (  # noqa: F401  (DEFAULT_MODEL and GPT_DEFAULTS are spec's API too)
+    DEFAULT_DATASET, DEFAULT_MODEL, DEFAULT_SPACE, DEFAULT_STRATEGY, GPT_DEFAULTS,
+)
 from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator, generic_format
 from arch_gpt.search.evaluators.training import TrainingConfig, TrainingEvaluator
 from arch_gpt.search.execution import ExecutionConfig, Executor, SerialExecutor
@@ -34,10 +37,7 @@ from arch_gpt.search.records import SearchResult
 from arch_gpt.search.spaces import create_space
 from arch_gpt.search.strategies import Strategy, create_strategy, list_strategies
 
-DEFAULT_MODEL = "arch-gpt-nasbench101"
 SUFFIXES = ("", "+gpt", "+gpt+ft")
-GPT_DEFAULTS = {"model": DEFAULT_MODEL, "mask_rate": 0.4, "top_k": 1, "temperature": 1.0, "finetune_steps": 5,
-                "finetune_top": 10, "finetune_lr": 1e-3}
 GPT_OPTIONS = ("model", "mask_rate", "top_k", "temperature")
 FINETUNE_OPTIONS = ("finetune_steps", "finetune_top", "finetune_lr")
 TRAINING_OPTIONS = ("dataset", "data_dir", "download", "subset", "input_size", "image_column", "label_column", "epochs", "lr", "batch_size",
@@ -98,15 +98,15 @@ DATASET_DEFAULTS: dict[str, DatasetDefaults] = {
 @dataclass(frozen=True)
 class SearchConfig:
     """Every option of a search. ``None`` takes the per-dataset default (:data:`DATASET_DEFAULTS`)."""
-    strategy: str = "ga+gpt"
-    space: str = "blocks"
+    strategy: str = DEFAULT_STRATEGY
+    space: str = DEFAULT_SPACE
     seed: int = 0
     # what scores a candidate: a benchmark table (lookup), else training on a dataset
     benchmark: str | None = None
     fitness_field: str | None = None  # a generic table (JSON or CSV): the field selection uses,
     test_field: str | None = None  # the field only reported,
     cost_fields: tuple[str, ...] = ()  # and cost fields kept with each record (params, flops, latency, ...)
-    dataset: str = "digits"
+    dataset: str = DEFAULT_DATASET
     data_dir: str | None = None
     download: bool = False
     subset: float | None = None

@@ -11,6 +11,7 @@ from arch_gpt.search.spaces import create_space
 from arch_gpt.search.spaces.macro import MacroSpace
 from arch_gpt.tokenizer.tokenization import layer_tokens
 from arch_gpt.zoo import macro as zoo
+from arch_gpt.zoo.macro_module import MacroNetwork
 from zoo_checks import declared_layers, executed_layers
 
 
@@ -32,7 +33,7 @@ def test_layer_plan_follows_the_benchmark():
 @pytest.mark.parametrize("code,params", [("02012100", 890666), ("00000000", 387882), ("22222222", 2932586)])
 def test_parameter_counts_equal_the_published_table(code, params):
     """The counts are NAS-Bench-Macro's published ``params`` for these codes."""
-    assert sum(p.numel() for p in zoo.MacroNetwork(code).parameters()) == params
+    assert sum(p.numel() for p in MacroNetwork(code).parameters()) == params
 
 
 @pytest.mark.parametrize("code", ["01201201", "00000000", "22222222"])

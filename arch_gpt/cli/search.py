@@ -14,17 +14,16 @@ import argparse
 import time
 from pathlib import Path
 from arch_gpt.cli.help import add_command
+from arch_gpt.search.defaults import DEFAULT_DATASET, DEFAULT_SPACE, DEFAULT_STRATEGY
+from arch_gpt.search.defaults import GPT_DEFAULTS as G
 
 
 
 def add_search_options(p: argparse.ArgumentParser) -> None:
     """The options shared by ``search`` and the studies: data, benchmark, GPT, training."""
-    from arch_gpt.search.spec import GPT_DEFAULTS as G
-    from arch_gpt.search.spec import SearchConfig
-    d = SearchConfig()
-    p.add_argument("--space", default=d.space,
+    p.add_argument("--space", default=DEFAULT_SPACE,
                    help="search space: blocks, nasbench201, nasbench-macro, or a spec file (.yaml/.json)")
-    p.add_argument("--dataset", default=d.dataset,
+    p.add_argument("--dataset", default=DEFAULT_DATASET,
                    help="digits (embedded), cifar10, cifar100, imagenet, imagefolder (--data-dir of class "
                         "subfolders), or hf:NAME[:CONFIG] (a Hugging Face dataset in the local cache or saved folder)")
     p.add_argument("--image-column", help="hf: datasets: the image column (default: the one with an Image feature)")
@@ -117,7 +116,7 @@ def config_from_args(args: argparse.Namespace, **overrides):
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``arch-gpt search``."""
     p = add_command(subparsers, "search", __doc__, "search an architecture (GA + GPT reconstruction by default)")
-    p.add_argument("--strategy", default="ga+gpt",
+    p.add_argument("--strategy", default=DEFAULT_STRATEGY,
                    help="ga, random, re; +gpt adds GPT reconstruction, +gpt+ft also the online fine-tune")
     p.add_argument("--population", type=int, help="population size (default: 6 on digits, else 30)")
     p.add_argument("--generations", type=int, help="generations incl. the initial one (default: 3 on digits, else 20)")

@@ -17,9 +17,7 @@ from arch_gpt.zoo.nasbench101_cells import (
 from arch_gpt.zoo.nasbench101_enumeration import (
     DEFAULT_CACHE, CellCacheError, CellTable, enumerate_cells, enumerate_table, load_cells,
 )
-from arch_gpt.zoo.nasbench101_network import (
-    NB101Cell, cell_to_architecture, cell_to_module, vertex_channels,
-)
+from arch_gpt.zoo.nasbench101_network import cell_to_architecture, vertex_channels
 
 __all__ = [
     "CONV1X1", "CONV3X3", "INPUT", "LABELS", "MAX_EDGES", "MAX_VERTICES", "MAXPOOL3X3", "OPS", "OUTPUT",
@@ -27,3 +25,11 @@ __all__ = [
     "DEFAULT_CACHE", "CellCacheError", "CellTable", "enumerate_cells", "enumerate_table", "load_cells",
     "NB101Cell", "cell_to_architecture", "cell_to_module", "vertex_channels",
 ]
+
+
+def __getattr__(name: str):
+    """The nn.Module side (``cell_to_module``, ``NB101Cell``) loads torch only when asked for."""
+    if name in ("cell_to_module", "NB101Cell"):
+        from arch_gpt.zoo import nasbench101_module  # torch is heavy: a corpus build writes layers only
+        return getattr(nasbench101_module, name)
+    raise AttributeError(f"module 'arch_gpt.zoo.nasbench101' has no attribute {name!r}")

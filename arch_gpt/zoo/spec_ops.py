@@ -32,7 +32,7 @@ from torch import nn
 
 from arch_gpt.encoding import Size
 from arch_gpt.zoo.layer_chain import ExpandedNetwork, LayerChain
-from arch_gpt.zoo.macro import Identity, InvertedResidual
+from arch_gpt.zoo.macro_module import Identity, InvertedResidual
 
 # kind -> (block label, the kind's own fields)
 KINDS: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -11,6 +11,7 @@ from typing import Sequence
 from torch import nn
 
 from arch_gpt.zoo import macro as zoo
+from arch_gpt.zoo.macro_module import MacroNetwork
 from arch_gpt.search.registry import register_space
 from arch_gpt.search.spaces.categorical import CategoricalSpace
 from arch_gpt.zoo.layer_chain import ExpandedNetwork
@@ -37,5 +38,5 @@ class MacroSpace(CategoricalSpace):
 
     def build_module(self, genome: str, num_classes: int | None = None) -> nn.Module:
         """A runnable NAS-Bench-Macro network for this code."""
-        return zoo.MacroNetwork(zoo.parse_code(genome), num_classes or self.num_classes,
+        return MacroNetwork(zoo.parse_code(genome), num_classes or self.num_classes,
                                 in_channels=self.input_size[2])

@@ -13,6 +13,7 @@ from torch import nn
 from arch_gpt.encoding import Architecture
 from arch_gpt.errors import UserInputError
 from arch_gpt.zoo import nasbench201 as zoo
+from arch_gpt.zoo.nasbench201_module import NB201Network
 from arch_gpt.search.protocols import HasContextArchitecture
 from arch_gpt.search.registry import register_space
 from arch_gpt.search.spaces.categorical import CategoricalSpace
@@ -64,5 +65,5 @@ class NASBench201Space(CategoricalSpace, HasContextArchitecture):
 
     def build_module(self, genome: str, num_classes: int | None = None) -> nn.Module:
         """A runnable NAS-Bench-201 network for this cell."""
-        return zoo.NB201Network(self.split(genome), num_classes or self.num_classes, self.channels,
+        return NB201Network(self.split(genome), num_classes or self.num_classes, self.channels,
                                 self.cells_per_stage, in_channels=self.input_size[2])

@@ -1,0 +1,9 @@
+"""The search's named defaults, in a module that imports nothing heavy (the CLI builds its help from it)."""
+from __future__ import annotations
+
+DEFAULT_MODEL = "arch-gpt-nasbench101"
+DEFAULT_SPACE = "blocks"
+DEFAULT_DATASET = "digits"
+DEFAULT_STRATEGY = "ga+gpt"
+GPT_DEFAULTS = {"model": DEFAULT_MODEL, "mask_rate": 0.4, "top_k": 1, "temperature": 1.0, "finetune_steps": 5,
+                "finetune_top": 10, "finetune_lr": 1e-3}
