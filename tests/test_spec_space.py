@@ -22,7 +22,7 @@ from arch_gpt.search.spaces.spec import SpecSpace, example_spec
 from arch_gpt.search.spec import SearchConfig, all_labels, build_search
 from arch_gpt.tokenizer import LayerTokenizer
 from arch_gpt.tokenizer.tokenization import layer_tokens
-from zoo_checks import declared_layers
+from zoo_checks import declared_layers, executed_layers
 
 MACRO_SPEC = example_spec("nasbench-macro")
 WIDTHS_SPEC = example_spec("widths")
@@ -56,27 +56,6 @@ ALL_OPS = {  # every op of the documented set, a width multiplier, a per-slot ch
 
 def torch_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-def executed_layers(module: nn.Module, x: torch.Tensor) -> list[tuple]:
-    """zoo_checks.executed_layers, max pooling included."""
-    seen = []
-
-    def hook(mod, inputs, _output):
-        h = inputs[0].shape[2] if inputs[0].dim() == 4 else 1
-        if isinstance(mod, nn.Conv2d):
-            seen.append(("conv", mod.in_channels, mod.out_channels, mod.kernel_size[0], mod.stride[0], h, mod.groups))
-        elif isinstance(mod, (nn.AvgPool2d, nn.MaxPool2d)):
-            seen.append(("pool", inputs[0].shape[1], inputs[0].shape[1], mod.kernel_size, mod.stride, h, 1))
-        elif isinstance(mod, nn.Linear):
-            seen.append(("fc", mod.in_features, mod.out_features, 0, 0, h, 1))
-
-    handles = [m.register_forward_hook(hook) for m in module.modules()]
-    with torch.no_grad():
-        module.eval()(x)
-    for handle in handles:
-        handle.remove()
-    return seen
 
 
 # ----------------------------------------------------------------------------- NAS-Bench-Macro as a spec

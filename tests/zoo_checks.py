@@ -13,13 +13,13 @@ def executed_layers(module: nn.Module, x: torch.Tensor) -> list[tuple]:
         h = inputs[0].shape[2] if inputs[0].dim() == 4 else 1
         if isinstance(mod, nn.Conv2d):
             seen.append(("conv", mod.in_channels, mod.out_channels, mod.kernel_size[0], mod.stride[0], h, mod.groups))
-        elif isinstance(mod, nn.AvgPool2d):
+        elif isinstance(mod, (nn.AvgPool2d, nn.MaxPool2d)):
             seen.append(("pool", inputs[0].shape[1], inputs[0].shape[1], mod.kernel_size, mod.stride, h, 1))
         elif isinstance(mod, nn.Linear):
             seen.append(("fc", mod.in_features, mod.out_features, 0, 0, h, 1))
 
     handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, (nn.Conv2d, nn.AvgPool2d,
-                                                                                        nn.Linear))]
+                                                                                        nn.MaxPool2d, nn.Linear))]
     with torch.no_grad():
         module.eval()(x)
     for h in handles:
