@@ -77,6 +77,22 @@ class LayerChain:
         """Sum of the outputs of ``sources`` (layer ids), which share the current size."""
         return self.other("Add", "-".join(str(s) for s in sources))
 
+    def inverted_residual(self, c_out: int, expansion: int, kernel: int, stride: int) -> None:
+        """A MobileNetV2 inverted residual: 1x1 expand + BN + ReLU, depthwise kxk (stride) + BN + ReLU, 1x1
+        project + BN, and the shortcut Add where stride is 1 and the channels stay."""
+        block_in, c_in = self.last_id, self.size[2]
+        hidden = c_in * expansion
+        self.conv(hidden, 1)
+        self.other("BN")
+        self.other("ReLU")
+        self.conv(hidden, kernel, stride, groups=hidden)
+        self.other("BN")
+        self.other("ReLU")
+        self.conv(c_out, 1)
+        project = self.other("BN")
+        if stride == 1 and c_in == c_out:
+            self.add([project, block_in])
+
     def head(self, num_classes: int) -> None:
         """Global average pool, flatten and the linear classifier."""
         c = self.size[2]

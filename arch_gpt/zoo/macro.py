@@ -49,7 +49,6 @@ def layer_plan(stages: Sequence[int] = STAGES, stem: int = STEM_CHANNELS) -> lis
 def _unit(chain: LayerChain, digit: str, c_in: int, c_out: int, stride: int) -> int:
     """Append one searchable layer; returns the index of its signature layer (its first layer)."""
     start = len(chain.layers)
-    block_in = chain.last_id
     if digit == "0":
         chain.enter("Identity")
         if stride != 1 or c_in != c_out:
@@ -59,18 +58,8 @@ def _unit(chain: LayerChain, digit: str, c_in: int, c_out: int, stride: int) -> 
             chain.other("Identity")
         return start
     expansion, kernel = EXPANSION_KERNEL[digit]
-    hidden = c_in * expansion
     chain.enter("InvertedResidual")
-    chain.conv(hidden, 1)
-    chain.other("BN")
-    chain.other("ReLU")
-    chain.conv(hidden, kernel, stride, groups=hidden)
-    chain.other("BN")
-    chain.other("ReLU")
-    chain.conv(c_out, 1)
-    project = chain.other("BN")
-    if stride == 1 and c_in == c_out:
-        chain.add([project, block_in])
+    chain.inverted_residual(c_out, expansion, kernel, stride)
     return start
 
 

@@ -128,17 +128,7 @@ def write_op(chain: LayerChain, op: Op, labelled: bool = True) -> int:
         chain.other("BN")
         chain.other("ReLU")
     elif op.kind == "inverted_residual":
-        hidden = c_in * op.expansion
-        chain.conv(hidden, 1)
-        chain.other("BN")
-        chain.other("ReLU")
-        chain.conv(hidden, k, s, groups=hidden)
-        chain.other("BN")
-        chain.other("ReLU")
-        chain.conv(c_out, 1)
-        project = chain.other("BN")
-        if s == 1 and c_in == c_out:
-            chain.add([project, block_in])
+        chain.inverted_residual(c_out, op.expansion, k, s)
     elif op.kind in ("basic", "bottleneck"):
         if op.kind == "basic":
             chain.conv(c_out, k, s)
