@@ -217,6 +217,16 @@ class ArchGPT:
         out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
         return out.logits[:, -1, :].float().cpu()
 
+    @torch.no_grad()
+    def embed_contexts(self, contexts: Sequence[Sequence[str]]) -> np.ndarray:
+        """The GPT's last hidden state (after the final layer norm) at each context's last token: [B, n_embd],
+        float32, from ONE batched forward pass (features of the search's pre-screening predictor)."""
+        if len(contexts) == 0:
+            return np.zeros((0, int(self.model.config.n_embd)), dtype=np.float32)
+        ids, mask = self.context_ids(contexts)
+        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), output_hidden_states=True)
+        return out.hidden_states[-1][:, -1, :].float().cpu().numpy()
+
     def _allowed_mask(self, allowed_tokens: Sequence[Collection[str] | None] | None, n: int) -> torch.Tensor:
         vocab = self.tokenizer.vocab_size
         mask = torch.ones((n, vocab), dtype=torch.bool)

@@ -88,6 +88,8 @@ def _run(strategy: "Strategy", output_dir, resume: bool, progress: bool, on_gene
     if not resume:
         journal.clear()
     budget = strategy.budget
+    if resume and on_generation is not None and 0 < state.evaluations < budget:
+        on_generation(state)  # a hook that rebuilds its model from the history (+cond) is where it left off
     steady = SteadyStateRun(strategy, executor) if isinstance(strategy, ProposesOne) and strategy.asynchronous \
         else None
     with tqdm(total=budget, initial=state.evaluations, disable=not progress, desc=label,
@@ -138,11 +140,21 @@ def _generation(strategy: "Strategy", state: SearchState, rng: np.random.Generat
     proposals = strategy.propose(state, rng)[:budget - state.evaluations]
     if not proposals:
         raise RuntimeError(f"{type(strategy).__name__}.propose returned no candidates")
+    count = len(proposals)
+    screener = strategy.screener
+    screening = screener is not None and screener.ready(state)
+    if screening:  # +rank: a pool of `screener.pool` batches, of which only `count` are evaluated
+        for _ in range(screener.pool - 1):
+            proposals += strategy.propose(state, rng)
     if strategy.reconstructor is not None:
         t = perf_counter()
         proposals = list(strategy.reconstructor.reconstruct(strategy.space, proposals,
                                                             state.evaluations / budget, rng))
         state.timings.reconstruction_s += perf_counter() - t
+    if screening:
+        t = perf_counter()
+        proposals = screener.select(strategy.space, proposals, state, count, rng)
+        state.timings.screening_s += perf_counter() - t
     individuals, eval_s = _evaluate(strategy, state, proposals, executor, journal)
     strategy.update(state, individuals, rng)
     state.generation += 1

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import copy
 from time import perf_counter
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import ArchGPT
+from arch_gpt.search.lru import LRU
 from arch_gpt.search.protocols import ParsesKeys, SearchSpace
 from arch_gpt.search.records import SearchState
-from arch_gpt.tokenizer.tokenization import layer_tokens
+from arch_gpt.search.screening import UnitTokens
 
 
 class OnlineFinetuner:
@@ -35,6 +37,8 @@ class OnlineFinetuner:
             raise UserInputError(f"space {space.name!r}: the online fine-tune needs a space that parses keys")
         self.model, self.space, self.steps, self.top_k, self.lr = model, space, steps, top_k, lr
         self._initial = copy.deepcopy(model.model.state_dict())
+        self.tokens = UnitTokens()
+        self._allowed_ids: LRU[list[int]] = LRU(4096)
         self.seconds = 0.0
         self.reset()
 
@@ -51,27 +55,33 @@ class OnlineFinetuner:
         self.model.model.load_state_dict(self._initial)
         self.model.version += 1
 
-    def examples(self, keys: list[str]) -> tuple[list[list[str]], list[list[int]], list[int]]:
-        """Contexts, allowed-token ids and the target's position among them, for every unit of ``keys``."""
+    def examples(self, keys: list[str], prefixes: Sequence[str] | None = None
+                 ) -> tuple[list[list[str]], list[list[int]], list[int]]:
+        """Contexts, allowed-token ids and the target's position among them, for every unit of ``keys``; with
+        ``prefixes`` (one token per key, ``+cond``) each context is that token then the last ``window - 1`` layers."""
         tok, window = self.model.tokenizer, self.model.window
         contexts, allowed, targets = [], [], []
-        for key in keys:
+        for n, key in enumerate(keys):
             genome = self.space.parse(key)
-            tokens = layer_tokens(self.space.to_architecture(genome))
+            tokens, _ = self.tokens(self.space, key, genome)
             for unit in self.space.units(genome):
-                ids = sorted(i for t in unit.allowed_tokens if tok.in_vocab(t) for i in tok.tokens_to_ids([t]))
+                ids = self._allowed_ids.get_or_make(unit.allowed_tokens, lambda: sorted(
+                    i for t in unit.allowed_tokens if tok.in_vocab(t) for i in tok.tokens_to_ids([t])))
                 target = tokens[unit.layer_start]
                 if len(ids) < 2 or not tok.in_vocab(target):
                     continue  # nothing to choose between, or a choice the model cannot name
-                contexts.append(tokens[max(0, unit.layer_start - window):unit.layer_start])
+                start = unit.context_stop
+                contexts.append(list(tokens[max(0, start - window):start]) if prefixes is None else
+                                [prefixes[n], *tokens[max(0, start - window + 1):start]])
                 allowed.append(ids)
                 targets.append(ids.index(tok.tokens_to_ids([target])[0]))
         return contexts, allowed, targets
 
-    def fit(self, keys: list[str], steps: int | None = None) -> None:
-        """``steps`` (default: the finetuner's) AdamW steps on the unit choices of the architectures ``keys``."""
+    def fit(self, keys: list[str], steps: int | None = None, prefixes: Sequence[str] | None = None) -> None:
+        """``steps`` (default: the finetuner's) AdamW steps on the unit choices of the architectures ``keys``
+        (contexts prefixed by ``prefixes``, see :meth:`examples`)."""
         start = perf_counter()
-        contexts, allowed, targets = self.examples(keys)
+        contexts, allowed, targets = self.examples(keys, prefixes)
         if contexts:
             ids, mask = self.model.context_ids(contexts)
             ids, mask = ids.to(self.model.device), mask.to(self.model.device)

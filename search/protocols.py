@@ -33,12 +33,20 @@ __all__ = ["Genome", "Unit", "Candidate", "FitnessRecord", "SearchSpace", "Evalu
 class Unit:
     """A maskable part of a genome (a block, an edge, a searchable layer).
 
-    ``layer_start`` indexes ``space.to_architecture(genome).layers``: the GPT sees the layers before it.
+    ``layer_start`` indexes ``space.to_architecture(genome).layers``: the unit's signature layer, whose token is the
+    prediction's target. The GPT sees the layers before ``context_end`` (default: ``layer_start``); a space sets it
+    lower where the unit's own first layers would give the answer away (NAS-Bench-201's ReLU before a conv).
     ``allowed_tokens`` are the layer tokens that a valid replacement may start with here.
     """
     index: int
     layer_start: int
     allowed_tokens: frozenset[str]
+    context_end: int | None = None
+
+    @property
+    def context_stop(self) -> int:
+        """Where the GPT's context of this unit ends (exclusive)."""
+        return self.layer_start if self.context_end is None else self.context_end
 
 
 @runtime_checkable

@@ -13,7 +13,8 @@ online fine-tune). Contexts are tokens of ``space.context_architecture(genome)``
 prefix of the network that holds every unit: NAS-Bench-201 needs its first cell only), else of
 ``space.to_architecture``. Contexts come from the candidate as proposed, so the units of one candidate are predicted
 independently and filled in unit order (a unit is identified by its ``index``, which a fill keeps);
-predicted unit indices are recorded in ``Candidate.predicted_units``.
+predicted unit indices are recorded in ``Candidate.predicted_units``. With ``condition`` set (``+cond``, see
+:mod:`arch_gpt.search.conditioning`) every context starts with that fitness-quantile token.
 """
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ class GPTReconstructor:
         self._tokens: LRU[list[str]] = LRU(cache_size)
         self._predictions: LRU[tuple[str | None, str | None]] = LRU(cache_size * 4)
         self._version = model.version
+        self.condition: str | None = None  # +cond sets the top-quantile token once the model has learned it
         self.stats = ReconstructionStats()
 
     @classmethod
@@ -84,6 +86,13 @@ class GPTReconstructor:
         tokens = layer_tokens(architecture(candidate.genome))
         self._tokens.remember(candidate.key, tokens)
         return tokens
+
+    def context(self, tokens: Sequence[str], start: int) -> list[str]:
+        """The layer tokens before ``start`` the GPT sees; with a ``condition`` (``+cond``: a fitness-quantile
+        token), that token then the last ``window - 1`` layers."""
+        if self.condition is None:
+            return list(tokens[max(0, start - self.window):start])
+        return [self.condition, *tokens[max(0, start - self.window + 1):start]]
 
     def predict(self, space: SearchSpace, contexts: list[list[str]], allowed: list[frozenset[str]],
                 rng: np.random.Generator) -> tuple[list[str | None], list[str | None]]:
@@ -144,7 +153,7 @@ class GPTReconstructor:
             tokens = self.tokens(space, cand)
             for unit in masked:
                 jobs.append((ci, unit))
-                contexts.append(tokens[max(0, unit.layer_start - self.window):unit.layer_start])
+                contexts.append(self.context(tokens, unit.context_stop))
                 allowed.append(unit.allowed_tokens)
         labels: list[str | None] = []
         predicted: list[str | None] = []

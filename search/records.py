@@ -74,6 +74,7 @@ class Timings(JsonRecord):
     reconstruction_s: float = 0.0
     evaluation_s: float = 0.0
     total_s: float = 0.0
+    screening_s: float = 0.0  # +rank: featurizing the pool, fitting the predictor, ranking (part of search_s)
 
     def rounded(self, digits: int = 6) -> dict:
         return {k: round(v, digits) for k, v in self.to_json().items()}

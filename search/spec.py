@@ -29,47 +29,71 @@ from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluato
 from arch_gpt.search.evaluators.training import TrainingConfig, TrainingEvaluator
 from arch_gpt.search.execution import ExecutionConfig, Executor, SerialExecutor
 from arch_gpt.search.objectives import Objectives
+from arch_gpt.search.conditioning import ConditionedFinetuner
 from arch_gpt.search.online import OnlineFinetuner
-from arch_gpt.search.protocols import Evaluator, NextTokenPredictor, SearchSpace
+from arch_gpt.search.protocols import Evaluator, NextTokenPredictor, ParsesKeys, SearchSpace
 from arch_gpt.search.ray_executor import RayExecutor
 from arch_gpt.search.reconstruction import GPTReconstructor
 from arch_gpt.search.records import SearchResult
+from arch_gpt.search.screening import PREDICTORS, GPTFeatures, OneHotFeatures, Screener
 from arch_gpt.search.spaces import create_space
 from arch_gpt.search.strategies import Strategy, create_strategy, list_strategies
 
-SUFFIXES = ("", "+gpt", "+gpt+ft")
+MODIFIERS = ("gpt", "ft", "cond", "rank")  # in the order a label writes them
 GPT_OPTIONS = ("model", "mask_rate", "top_k", "temperature")
 FINETUNE_OPTIONS = ("finetune_steps", "finetune_top", "finetune_lr")
+COND_OPTIONS = ("cond_steps", "cond_lr")
+RANK_OPTIONS = ("rank_pool", "rank_predictor")
 TRAINING_OPTIONS = ("dataset", "data_dir", "download", "subset", "input_size", "image_column", "label_column", "epochs", "lr", "batch_size",
                     "max_steps_per_epoch", "device", "widths", "min_blocks", "max_blocks", "bf16", "resident_data")
 
 
 @dataclass(frozen=True)
 class StrategySpec:
-    """A parsed strategy label: the base strategy, with GPT reconstruction, with the online fine-tune."""
+    """A parsed strategy label: a base strategy and its modifiers, written in this order:
+
+    ``+gpt`` GPT reconstruction (Algorithm 1); ``+ft`` the paper's online fine-tune on the fittest, or ``+cond``
+    fitness-conditioned generation (both need ``+gpt``, one at a time); ``+rank`` pre-screening by a predictor
+    trained online, on the GPT's hidden states with ``+gpt``, else on a one-hot of the genome (the no-GPT twin).
+    """
     base: str
     gpt: bool = False
     finetune: bool = False
+    cond: bool = False
+    rank: bool = False
 
     @classmethod
     def parse(cls, label: str) -> "StrategySpec":
-        """``'ga'`` → (ga), ``'ga+gpt'`` → (ga, gpt), ``'ga+gpt+ft'`` → (ga, gpt, fine-tune)."""
-        name, plus, suffix = str(label).partition("+")
-        if plus + suffix not in SUFFIXES or not name:
-            raise UserInputError(f"strategy: {label!r} is not STRATEGY, STRATEGY+gpt or STRATEGY+gpt+ft; "
-                                 f"choose one of: {', '.join(all_labels())}")
+        """``'ga'``, ``'ga+gpt'``, ``'ga+gpt+ft'``, ``'ga+rank'``, ``'ga+gpt+cond+rank'``, ..."""
+        name, *mods = str(label).split("+")
         if name not in list_strategies():
             raise UserInputError(f"strategy: unknown {name!r} in {label!r}; choose one of: {', '.join(all_labels())}")
-        return cls(name, bool(suffix), suffix == "gpt+ft")
+        unknown = [m for m in mods if m not in MODIFIERS]
+        if unknown or len(set(mods)) != len(mods):
+            raise UserInputError(f"strategy: {label!r}: {'+' + unknown[0] if unknown else 'a repeated modifier'} "
+                                 f"is not one of the modifiers {', '.join('+' + m for m in MODIFIERS)}; choose one "
+                                 f"of: {', '.join(all_labels())}")
+        spec = cls(name, "gpt" in mods, "ft" in mods, "cond" in mods, "rank" in mods)
+        if (spec.finetune or spec.cond) and not spec.gpt:
+            raise UserInputError(f"strategy: {label!r}: +ft and +cond fine-tune the GPT, so they need +gpt "
+                                 f"(e.g. {name}+gpt+{'ft' if spec.finetune else 'cond'})")
+        if spec.finetune and spec.cond:
+            raise UserInputError(f"strategy: {label!r}: +ft and +cond are two online fine-tunes; pick one")
+        if spec.label != label:
+            raise UserInputError(f"strategy: write {label!r} as {spec.label!r} (modifiers in the order "
+                                 f"{', '.join('+' + m for m in MODIFIERS)})")
+        return spec
 
     @property
     def label(self) -> str:
-        return self.base + ("+gpt" if self.gpt else "") + ("+ft" if self.finetune else "")
+        return self.base + "".join(f"+{m}" for m, on in zip(MODIFIERS, (self.gpt, self.finetune, self.cond,
+                                                                         self.rank)) if on)
 
 
 def all_labels() -> list[str]:
     """Every valid strategy label (for help texts and choices)."""
-    return [name + suffix for name in list_strategies() for suffix in SUFFIXES]
+    suffixes = ("", "+gpt", "+gpt+ft", "+gpt+cond", "+rank", "+gpt+rank", "+gpt+ft+rank", "+gpt+cond+rank")
+    return [name + suffix for name in list_strategies() for suffix in suffixes]
 
 
 @dataclass(frozen=True)
@@ -126,6 +150,10 @@ class SearchConfig:
     finetune_steps: int | None = None  # +ft: 5 AdamW steps after each generation,
     finetune_top: int | None = None  # on the units of the 10 fittest architectures so far,
     finetune_lr: float | None = None  # at lr 1e-3
+    cond_steps: int | None = None  # +cond: full-batch AdamW steps from the pre-trained weights after each generation,
+    cond_lr: float | None = None  # at this learning rate (defaults in GPT_DEFAULTS)
+    rank_pool: int | None = None  # +rank: proposals per evaluated candidate (5: evaluate the best fifth)
+    rank_predictor: str | None = None  # +rank: trees (extra trees) | gp (Gaussian process), scikit-learn
     # training of each candidate (not used with a benchmark)
     epochs: int | None = None
     lr: float | None = None
@@ -207,16 +235,24 @@ def validate(config: SearchConfig) -> StrategySpec:
         raise UserInputError(f"mask_rate: must be in [0, 1], got {config.mask_rate}")
     if config.num_classes is not None and config.num_classes < 1:
         raise UserInputError(f"num_classes: must be positive, got {config.num_classes}")
-    for name in ("top_k", "finetune_steps", "finetune_top"):
+    for name in ("top_k", "finetune_steps", "finetune_top", "cond_steps"):
         if config.gpt(name) < 1:
             raise UserInputError(f"{name}: must be at least 1, got {config.gpt(name)}")
-    for name in ("temperature", "finetune_lr"):
+    if config.gpt("rank_pool") < 2:
+        raise UserInputError(f"rank_pool: must be at least 2 (proposals per evaluated candidate), "
+                             f"got {config.gpt('rank_pool')}")
+    if config.gpt("rank_predictor") not in PREDICTORS:
+        raise UserInputError(f"rank_predictor: unknown {config.gpt('rank_predictor')!r}; choose one of: "
+                             f"{', '.join(PREDICTORS)}")
+    for name in ("temperature", "finetune_lr", "cond_lr"):
         if not (config.gpt(name) > 0 and math.isfinite(config.gpt(name))):
             raise UserInputError(f"{name}: must be a finite number > 0, got {config.gpt(name)}")
     if config.lr is not None and not (config.lr > 0 and math.isfinite(config.lr)):
         raise UserInputError(f"lr: must be a finite number > 0, got {config.lr}")
     ignored = [] if spec.gpt else [n for n in GPT_OPTIONS if getattr(config, n) is not None]
     ignored += [] if spec.finetune else [n for n in FINETUNE_OPTIONS if getattr(config, n) is not None]
+    ignored += [] if spec.cond else [n for n in COND_OPTIONS if getattr(config, n) is not None]
+    ignored += [] if spec.rank else [n for n in RANK_OPTIONS if getattr(config, n) is not None]
     if config.tabular:
         default = SearchConfig()
         ignored += [n for n in TRAINING_OPTIONS if getattr(config, n) != getattr(default, n)
@@ -224,8 +260,8 @@ def validate(config: SearchConfig) -> StrategySpec:
     if ignored:
         why = "a tabular search trains nothing" if config.tabular and ignored[-1] in TRAINING_OPTIONS else \
             f"strategy {spec.label!r} does not use them"
-        raise UserInputError(f"{', '.join(ignored)}: would be ignored ({why}); drop them"
-                             + ("" if spec.gpt else " or use a +gpt strategy"))
+        hint = "" if spec.gpt or not set(ignored) & set(GPT_OPTIONS) else " or use a +gpt strategy"
+        raise UserInputError(f"{', '.join(ignored)}: would be ignored ({why}); drop them{hint}")
     if config.device is not None:
         resolve_device(config.device)
     table_fields = [n for n in ("fitness_field", "test_field") if getattr(config, n)] + \
@@ -237,6 +273,11 @@ def validate(config: SearchConfig) -> StrategySpec:
     objectives_of(config)
     if config.asynchronous and spec.base != "re":
         raise UserInputError(f"asynchronous: only regularized evolution (re) runs in steady state, not {spec.base!r}")
+    if config.asynchronous and spec.rank:
+        raise UserInputError("asynchronous: +rank screens a generation's pool at once; drop --async or +rank")
+    if spec.rank and objectives_of(config).multi:
+        raise UserInputError(f"objectives: +rank ranks candidates by fitness alone; use one objective "
+                             f"(not {config.objectives!r}) or drop +rank")
     return spec
 
 
@@ -322,11 +363,21 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
         if spec.finetune:
             finetuner = OnlineFinetuner(model, space, config.gpt("finetune_steps"), config.gpt("finetune_top"),
                                         config.gpt("finetune_lr"))
+        elif spec.cond:
+            finetuner = ConditionedFinetuner(model, space, reconstructor, config.gpt("cond_steps"),
+                                             config.gpt("cond_lr"))
+    screener = None
+    if spec.rank:
+        if not isinstance(space, ParsesKeys):
+            raise UserInputError(f"strategy: +rank needs a space that rebuilds genomes from keys; {space.name!r} "
+                                 f"does not")
+        screener = Screener(GPTFeatures(model) if spec.gpt else OneHotFeatures(), pool=config.gpt("rank_pool"),
+                            predictor=config.gpt("rank_predictor"))
     population = _pick(config.population, d.population)
     generations = _pick(config.generations, d.generations)
     budget = config.budget if config.budget is not None else population * generations
     common = {"space": space, "evaluator": evaluator, "reconstructor": reconstructor, "seed": config.seed,
-              "budget": budget, "objectives": objectives_of(config)}
+              "budget": budget, "objectives": objectives_of(config), "screener": screener}
     if spec.base == "ga":
         strategy = create_strategy("ga", population=population, generations=generations, **common)
     elif spec.base == "random":

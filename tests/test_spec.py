@@ -13,20 +13,38 @@ from arch_gpt.zoo import nasbench201
 @pytest.mark.parametrize("label, spec", [
     ("ga", StrategySpec("ga")), ("ga+gpt", StrategySpec("ga", gpt=True)),
     ("ga+gpt+ft", StrategySpec("ga", gpt=True, finetune=True)), ("re+gpt", StrategySpec("re", gpt=True)),
-    ("random", StrategySpec("random")),
+    ("random", StrategySpec("random")), ("ga+rank", StrategySpec("ga", rank=True)),
+    ("ga+gpt+rank", StrategySpec("ga", gpt=True, rank=True)), ("re+gpt+cond", StrategySpec("re", gpt=True, cond=True)),
+    ("ga+gpt+cond+rank", StrategySpec("ga", gpt=True, cond=True, rank=True)),
+    ("random+gpt+ft+rank", StrategySpec("random", gpt=True, finetune=True, rank=True)),
 ])
 def test_labels_parse_and_print_back(label, spec):
     assert StrategySpec.parse(label) == spec and spec.label == label
 
 
-@pytest.mark.parametrize("label", ["", "+gpt", "ga+", "ga+ft", "ga+gpt+gpt", "ga+bert", "sa", "sa+gpt", "GA"])
+@pytest.mark.parametrize("label", ["", "+gpt", "ga+", "ga+ft", "ga+gpt+gpt", "ga+bert", "sa", "sa+gpt", "GA",
+                                   "ga+rank+rank"])
 def test_bad_labels_name_the_parameter_and_the_choices(label):
     with pytest.raises(UserInputError, match=r"^strategy: .*ga\+gpt\+ft"):
         StrategySpec.parse(label)
 
 
+@pytest.mark.parametrize("label, message", [
+    ("ga+cond", r"^strategy: 'ga\+cond': \+ft and \+cond fine-tune the GPT, so they need \+gpt \(e.g. ga\+gpt\+cond\)"),
+    ("ga+gpt+ft+cond", r"^strategy: 'ga\+gpt\+ft\+cond': \+ft and \+cond are two online fine-tunes; pick one"),
+    ("ga+rank+gpt", r"^strategy: write 'ga\+rank\+gpt' as 'ga\+gpt\+rank'"),
+    ("ga+gpt+rank+cond", r"^strategy: write 'ga\+gpt\+rank\+cond' as 'ga\+gpt\+cond\+rank'"),
+])
+def test_badly_combined_modifiers_say_how_to_fix_the_label(label, message):
+    with pytest.raises(UserInputError, match=message):
+        StrategySpec.parse(label)
+
+
 def test_every_label_is_offered():
-    assert set(all_labels()) == {f"{s}{x}" for s in ("ga", "random", "re") for x in ("", "+gpt", "+gpt+ft")}
+    suffixes = ("", "+gpt", "+gpt+ft", "+gpt+cond", "+rank", "+gpt+rank", "+gpt+ft+rank", "+gpt+cond+rank")
+    assert set(all_labels()) == {f"{s}{x}" for s in ("ga", "random", "re") for x in suffixes}
+    for label in all_labels():
+        assert StrategySpec.parse(label).label == label
 
 
 def test_defaults_are_one_table():

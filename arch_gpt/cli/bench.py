@@ -12,6 +12,7 @@ from pathlib import Path
 
 from arch_gpt.cli.search import int_list
 from arch_gpt.cli.help import add_command
+from arch_gpt.search.defaults import GPT_DEFAULTS as G
 
 
 def str_list(text: str) -> tuple[str, ...]:
@@ -40,6 +41,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune-steps", type=int, default=5, help="+ft: steps after each generation (default: 5)")
     p.add_argument("--finetune-top", type=int, default=10, help="+ft: fittest architectures used (default: 10)")
     p.add_argument("--finetune-lr", type=float, default=1e-3, help="+ft: learning rate (default: 0.001)")
+    p.add_argument("--cond-steps", type=int, default=G["cond_steps"],
+                   help=f"+cond: fine-tune steps after each generation (default: {G['cond_steps']})")
+    p.add_argument("--cond-lr", type=float, default=G["cond_lr"], help=f"+cond: learning rate (default: {G['cond_lr']})")
+    p.add_argument("--rank-pool", type=int, default=G["rank_pool"],
+                   help=f"+rank: proposals per evaluated candidate (default: {G['rank_pool']})")
+    p.add_argument("--rank-predictor", choices=("trees", "gp"), default=G["rank_predictor"],
+                   help=f"+rank: the predictor (default: {G['rank_predictor']})")
+    p.add_argument("--population", type=int, default=None,
+                   help="population (ga, re) or batch (random) of every strategy (default: 30, the paper's)")
     p.add_argument("--output", required=True, metavar="DIR",
                    help="study folder: new, empty, or an earlier study with the same settings (continued)")
     p.add_argument("--keep-runs", action="store_true", help="keep every run's search folder under DIR/runs/")
@@ -53,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     config = BenchConfig(space=args.space, benchmark=args.benchmark, strategies=args.strategies, budgets=args.budgets,
                          seeds=args.seeds, num_classes=args.num_classes, model=args.model, mask_rate=args.mask_rate,
                          finetune_steps=args.finetune_steps, finetune_top=args.finetune_top,
-                         finetune_lr=args.finetune_lr, output=args.output, keep_runs=args.keep_runs)
+                         finetune_lr=args.finetune_lr, cond_steps=args.cond_steps, cond_lr=args.cond_lr,
+                         rank_pool=args.rank_pool, rank_predictor=args.rank_predictor, population=args.population,
+                         output=args.output, keep_runs=args.keep_runs)
     run_study(config, progress=not args.no_progress)
     print(f"wrote {Path(args.output) / RESULTS_MD}")
     return 0

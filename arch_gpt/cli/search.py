@@ -49,6 +49,13 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--finetune-top", type=int,
                    help=f"+gpt+ft: fine-tune on this many fittest architectures so far (default: {G['finetune_top']})")
     p.add_argument("--finetune-lr", type=float, help=f"+gpt+ft: learning rate (default: {G['finetune_lr']})")
+    p.add_argument("--cond-steps", type=int, help="+gpt+cond: AdamW steps of the fitness-conditioned fine-tune after "
+                                                  f"each generation (default: {G['cond_steps']})")
+    p.add_argument("--cond-lr", type=float, help=f"+gpt+cond: its learning rate (default: {G['cond_lr']})")
+    p.add_argument("--rank-pool", type=int, help="+rank: proposals per evaluated candidate; only the predicted best "
+                                                 f"are evaluated (default: {G['rank_pool']})")
+    p.add_argument("--rank-predictor", choices=("trees", "gp"),
+                   help=f"+rank: scikit-learn extra trees or Gaussian process (default: {G['rank_predictor']})")
     p.add_argument("--epochs", type=int, help="training epochs per candidate (default: 4 on digits, else 6)")
     p.add_argument("--lr", type=float, help="SGD peak lr after warm-up (default: 0.05 on digits, else 0.01)")
     p.add_argument("--batch-size", type=int, help="default: 64 on digits, 512 on CIFAR, 128 on ImageNet")
@@ -117,7 +124,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``arch-gpt search``."""
     p = add_command(subparsers, "search", __doc__, "search an architecture (GA + GPT reconstruction by default)")
     p.add_argument("--strategy", default=DEFAULT_STRATEGY,
-                   help="ga, random, re; +gpt adds GPT reconstruction, +gpt+ft also the online fine-tune")
+                   help="ga, random, re; +gpt adds GPT reconstruction, +gpt+ft the paper's online fine-tune or "
+                        "+gpt+cond fitness-conditioned generation, +rank pre-screening by a predictor trained online "
+                        "(on the GPT's hidden states with +gpt, else one-hot), e.g. ga+gpt+cond+rank")
     p.add_argument("--population", type=int, help="population size (default: 6 on digits, else 30)")
     p.add_argument("--generations", type=int, help="generations incl. the initial one (default: 3 on digits, else 20)")
     p.add_argument("--budget", type=int, help="evaluations (default: population x generations)")

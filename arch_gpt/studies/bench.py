@@ -25,13 +25,18 @@ from arch_gpt.io import append_jsonl, atomic_write_text, read_json, read_jsonl, 
 from arch_gpt.modeling import ArchGPT
 from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from arch_gpt.search.spec import (
-    DEFAULT_MODEL, SearchConfig, StrategySpec, build_search, build_space, load_model, validate,
+    DEFAULT_MODEL, GPT_DEFAULTS, SearchConfig, StrategySpec, build_search, build_space, load_model, validate,
 )
 from arch_gpt.studies.plots import plot_study_convergence
 from arch_gpt.studies.report import RunRecord, compare, markdown, summarize
 
 RUNS, RESULTS_JSON, RESULTS_MD, PLOT, CONFIG = "runs.jsonl", "results.json", "results.md", "convergence.png", \
     "bench_config.json"
+
+
+NEWER_DEFAULTS = {"cond_steps": GPT_DEFAULTS["cond_steps"], "cond_lr": GPT_DEFAULTS["cond_lr"],
+                  "rank_pool": GPT_DEFAULTS["rank_pool"], "rank_predictor": GPT_DEFAULTS["rank_predictor"],
+                  "population": None}
 
 
 @dataclass
@@ -49,6 +54,11 @@ class BenchConfig:
     finetune_steps: int = 5  # online fine-tune (labels X+gpt+ft): AdamW steps after each generation,
     finetune_top: int = 10  # on the units of this many fittest architectures so far,
     finetune_lr: float = 1e-3  # at this learning rate
+    cond_steps: int = GPT_DEFAULTS["cond_steps"]  # +cond: fitness-conditioned fine-tune steps after each generation,
+    cond_lr: float = GPT_DEFAULTS["cond_lr"]  # at this learning rate
+    rank_pool: int = GPT_DEFAULTS["rank_pool"]  # +rank: proposals per evaluated candidate,
+    rank_predictor: str = GPT_DEFAULTS["rank_predictor"]  # ranked by this scikit-learn predictor
+    population: int | None = None  # of every strategy (None: the paper's 30)
     output: str = "bench-out"
     keep_runs: bool = False  # also keep every run's search folder under output/runs/
 
@@ -58,14 +68,20 @@ class BenchConfig:
         gpt = {"model": self.model, "mask_rate": self.mask_rate} if spec.gpt else {}
         ft = {"finetune_steps": self.finetune_steps, "finetune_top": self.finetune_top,
               "finetune_lr": self.finetune_lr} if spec.finetune else {}
+        cond = {"cond_steps": self.cond_steps, "cond_lr": self.cond_lr} if spec.cond else {}
+        rank = {"rank_pool": self.rank_pool, "rank_predictor": self.rank_predictor} if spec.rank else {}
         return SearchConfig(strategy=label, space=self.space, benchmark=self.benchmark, num_classes=self.num_classes,
-                            budget=budget, seed=seed, **gpt, **ft)
+                            budget=budget, seed=seed, population=self.population, **gpt, **ft, **cond, **rank)
 
     def identity(self) -> dict:
-        """The settings that every run of one output folder shares."""
+        """The settings that every run of one output folder shares (the newer options only where set away from
+        their defaults, so a study written before them continues)."""
         d = asdict(self)
         for key in ("output", "strategies", "budgets", "seeds", "keep_runs"):
             d.pop(key)
+        for key, default in NEWER_DEFAULTS.items():
+            if d[key] == default:
+                d.pop(key)
         d["benchmark"] = os.path.abspath(self.benchmark)
         return d
 

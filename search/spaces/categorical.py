@@ -115,8 +115,14 @@ class CategoricalSpace(ParsesKeys, HasConfig):
     def units(self, genome: str) -> list[Unit]:
         """One unit per position; ``layer_start`` is its signature layer in ``to_architecture(genome)``."""
         table = self.choice_tokens()
-        layers = self.unit_layers(self.split(genome))
-        return [Unit(i, at, frozenset(table[i].values())) for i, at in enumerate(layers)]
+        choices = self.split(genome)
+        layers = self.unit_layers(choices)
+        ends = self.context_ends(choices, layers)
+        return [Unit(i, at, frozenset(table[i].values()), end) for i, (at, end) in enumerate(zip(layers, ends))]
+
+    def context_ends(self, choices: Sequence[str], layers: Sequence[int]) -> list[int | None]:
+        """Per unit, where the GPT's context ends (None: at the signature layer); see :class:`Unit`."""
+        return [None] * len(layers)
 
     def choice_for_token(self, index: int, token: str | None) -> str | None:
         """The choice whose signature token at unit ``index`` is ``token`` (None if there is none)."""

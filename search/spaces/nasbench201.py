@@ -58,6 +58,11 @@ class NASBench201Space(CategoricalSpace, HasContextArchitecture):
     def unit_layers(self, choices: Sequence[str]) -> tuple[int, ...]:
         return zoo.unit_layer_indices(choices)
 
+    def context_ends(self, choices: Sequence[str], layers: Sequence[int]) -> list[int | None]:
+        """A conv edge is ReLU-Conv-BN and only convs have that ReLU: its context ends before it, so the GPT
+        predicts the edge from the earlier edges, not from the edge's own first layer."""
+        return [at - 1 if op.startswith("nor_conv") else None for op, at in zip(choices, layers)]
+
     def context_architecture(self, genome: str) -> Architecture:
         """The same network with one cell per stage: its layers up to the end of the first cell (all the units
         and their contexts) equal the full network's, at about a third of the expansion cost."""

@@ -21,6 +21,7 @@ from arch_gpt.search.loop import run_search
 from arch_gpt.search.objectives import Objectives
 from arch_gpt.search.protocols import Evaluator, GenerationHook, HasConfig, Reconstructor, SearchSpace
 from arch_gpt.search.records import Candidate, Individual, SearchResult, SearchState
+from arch_gpt.search.screening import Screener
 
 
 class Strategy:
@@ -29,7 +30,7 @@ class Strategy:
 
     def __init__(self, space: SearchSpace, evaluator: Evaluator, reconstructor: Reconstructor | None = None, *,
                  budget: int | None = None, seed: int = 0, novelty_retries: int = 10,
-                 objectives: Objectives | None = None):
+                 objectives: Objectives | None = None, screener: Screener | None = None):
         if budget is not None and budget < 1:
             raise UserInputError(f"budget: must be at least 1 evaluation, got {budget}")
         if novelty_retries < 0:
@@ -37,6 +38,9 @@ class Strategy:
         self.space, self.evaluator, self.reconstructor = space, evaluator, reconstructor
         self.budget_arg, self.seed, self.novelty_retries = budget, int(seed), novelty_retries
         self.objectives = objectives or Objectives()
+        if screener is not None and self.objectives.multi:
+            raise UserInputError("objectives: +rank ranks candidates by fitness alone; use one objective or drop +rank")
+        self.screener = screener
 
     # --- the contract ---------------------------------------------------------------------------
     @property
@@ -63,12 +67,14 @@ class Strategy:
         return {"strategy": self.name, "space": space, "seed": self.seed, "budget": self.budget,
                 "gpt": self.reconstructor is not None,
                 "mask_rate": None if self.reconstructor is None else self.reconstructor.mask_rate,
-                **(self.objectives.config() if self.objectives != Objectives() else {})}
+                **(self.objectives.config() if self.objectives != Objectives() else {}),
+                **({"rank": self.screener.config()} if self.screener is not None else {})}
 
     @property
     def label(self) -> str:
         """The CLI name: e.g. 'ga' or 'ga+gpt'."""
-        return self.name + ("+gpt" if self.reconstructor is not None else "")
+        return self.name + ("+gpt" if self.reconstructor is not None else "") + \
+            ("+rank" if self.screener is not None else "")
 
     def run(self, output_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
             on_generation: GenerationHook | None = None, label: str | None = None,

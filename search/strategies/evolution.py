@@ -18,6 +18,7 @@ from arch_gpt.search.objectives import Objectives
 from arch_gpt.search.protocols import Evaluator, ProposesOne, Reconstructor, SearchSpace
 from arch_gpt.search.records import Candidate, Individual, SearchState
 from arch_gpt.search.registry import register_strategy
+from arch_gpt.search.screening import Screener
 from arch_gpt.search.strategies.base import Strategy
 
 
@@ -29,9 +30,9 @@ class RegularizedEvolution(Strategy, ProposesOne):
     def __init__(self, space: SearchSpace, evaluator: Evaluator, reconstructor: Reconstructor | None = None, *,
                  population: int = 30, sample_size: int = 10, children_per_generation: int = 10,
                  budget: int = 600, seed: int = 0, novelty_retries: int = 10, asynchronous: bool = False,
-                 objectives: Objectives | None = None):
+                 objectives: Objectives | None = None, screener: Screener | None = None):
         super().__init__(space, evaluator, reconstructor, budget=budget, seed=seed, novelty_retries=novelty_retries,
-                         objectives=objectives)
+                         objectives=objectives, screener=screener)
         if population < 2:
             raise UserInputError(f"population: must be at least 2, got {population}")
         if not 1 <= sample_size <= population:

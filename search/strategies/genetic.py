@@ -28,6 +28,7 @@ from arch_gpt.search.pareto import crowding_distance, non_dominated_sort
 from arch_gpt.search.protocols import Evaluator, Reconstructor, SearchSpace
 from arch_gpt.search.records import Candidate, Individual, SearchState
 from arch_gpt.search.registry import register_strategy
+from arch_gpt.search.screening import Screener
 from arch_gpt.search.strategies.base import Strategy, binary_tournament
 
 
@@ -39,9 +40,9 @@ class GeneticSearch(Strategy):
     def __init__(self, space: SearchSpace, evaluator: Evaluator, reconstructor: Reconstructor | None = None, *,
                  population: int = 30, generations: int = 20, crossover_rate: float = 0.7,
                  mutation_rate: float = 0.5, elitism: int = 1, budget: int | None = None, seed: int = 0,
-                 novelty_retries: int = 10, objectives: Objectives | None = None):
+                 novelty_retries: int = 10, objectives: Objectives | None = None, screener: Screener | None = None):
         super().__init__(space, evaluator, reconstructor, budget=budget, seed=seed, novelty_retries=novelty_retries,
-                         objectives=objectives)
+                         objectives=objectives, screener=screener)
         if population < 2:
             raise UserInputError(f"population: must be at least 2, got {population}")
         if generations < 1:

@@ -10,6 +10,7 @@ from arch_gpt.search.objectives import Objectives
 from arch_gpt.search.protocols import Evaluator, Reconstructor, SearchSpace
 from arch_gpt.search.records import Candidate, Individual, SearchState
 from arch_gpt.search.registry import register_strategy
+from arch_gpt.search.screening import Screener
 from arch_gpt.search.strategies.base import Strategy
 
 
@@ -20,9 +21,9 @@ class RandomSearch(Strategy):
 
     def __init__(self, space: SearchSpace, evaluator: Evaluator, reconstructor: Reconstructor | None = None, *,
                  budget: int = 600, batch_size: int = 30, seed: int = 0, novelty_retries: int = 10,
-                 objectives: Objectives | None = None):
+                 objectives: Objectives | None = None, screener: Screener | None = None):
         super().__init__(space, evaluator, reconstructor, budget=budget, seed=seed, novelty_retries=novelty_retries,
-                         objectives=objectives)
+                         objectives=objectives, screener=screener)
         if batch_size < 1:
             raise UserInputError(f"batch_size: must be at least 1, got {batch_size}")
         self.batch_size = batch_size
