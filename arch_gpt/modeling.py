@@ -247,11 +247,13 @@ class ArchGPT:
 
     def ranked_candidates(self, contexts: Sequence[Sequence[str]],
                           allowed_tokens: Sequence[Collection[str] | None] | None = None, top_k: int = 1,
-                          temperature: float = 1.0, rng: np.random.Generator | None = None) -> list[list[str]]:
+                          temperature: float = 1.0, rng: np.random.Generator | None = None,
+                          top_p: float = 1.0) -> list[list[str]]:
         """For each context, its allowed layer tokens in the order a prediction tries them (one batched forward).
 
-        ``top_k=1``: most likely first. Otherwise the ``top_k`` most likely are drawn without replacement with
-        ``rng`` from the softmax at ``temperature`` (so the first is a plain sample), then the rest by likelihood.
+        ``top_k=1``: most likely first. Otherwise the ``top_k`` most likely, cut to the nucleus (the fewest whose
+        probability at ``temperature`` sums to ``top_p``), are drawn without replacement with ``rng`` from the
+        softmax at ``temperature`` (so the first is a plain sample), then the rest by likelihood.
         """
         if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
             raise ModelInputError(f"top_k: must be an integer >= 1, got {top_k!r}")
@@ -259,6 +261,8 @@ class ArchGPT:
             raise ModelInputError(f"temperature: must be a finite number > 0, got {temperature!r}")
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise ModelInputError(f"rng: expected a numpy Generator or None, got {type(rng).__name__}")
+        if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
+            raise ModelInputError(f"top_p: must be a number in (0, 1], got {top_p!r}")
         mask = self._allowed_mask(allowed_tokens, len(contexts))
         logits = self.next_token_logits(contexts).masked_fill(~mask, float("-inf"))
         rng = rng if rng is not None else np.random.default_rng(0)
@@ -268,6 +272,9 @@ class ArchGPT:
             values, ids = torch.topk(logits[row], n_allowed)
             order = np.arange(n_allowed)
             k = min(top_k, n_allowed)
+            if k > 1 and top_p < 1:
+                mass = torch.softmax(values.double() / temperature, dim=0).cumsum(0).numpy()
+                k = min(k, int(np.searchsorted(mass, top_p - 1e-12)) + 1)
             if k > 1:
                 probs = torch.softmax(values[:k].double() / temperature, dim=0).numpy()
                 order[:k] = rng.choice(k, size=k, replace=False, p=probs / probs.sum())
@@ -276,13 +283,14 @@ class ArchGPT:
 
     def predict_next_tokens(self, contexts: Sequence[Sequence[str]],
                             allowed_tokens: Sequence[Collection[str] | None] | None = None, top_k: int = 1,
-                            temperature: float = 1.0, rng: np.random.Generator | None = None) -> list[str | None]:
+                            temperature: float = 1.0, rng: np.random.Generator | None = None,
+                            top_p: float = 1.0) -> list[str | None]:
         """The next layer token of each context, restricted to its allowed tokens (None when none is in the vocabulary).
 
         ``top_k=1`` is greedy; otherwise a token is sampled with ``rng`` from the ``top_k`` most likely allowed
-        tokens at ``temperature``. Special tokens are never returned.
+        tokens at ``temperature`` (cut to the ``top_p`` nucleus). Special tokens are never returned.
         """
-        ranked = self.ranked_candidates(contexts, allowed_tokens, top_k, temperature, rng)
+        ranked = self.ranked_candidates(contexts, allowed_tokens, top_k, temperature, rng, top_p)
         return [tokens[0] if tokens else None for tokens in ranked]
 
     def predict_next_layers(self, archs_or_layer_lists: Sequence[Architecture | Sequence[Layer]],

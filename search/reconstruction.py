@@ -48,7 +48,7 @@ class GPTReconstructor:
     """Algorithm 1 over any :class:`~arch_gpt.search.protocols.SearchSpace`, with a model such as ``ArchGPT``."""
 
     def __init__(self, model: NextTokenPredictor, mask_rate: float = 0.4, top_k: int = 1, temperature: float = 1.0,
-                 cache_size: int = 4096):
+                 cache_size: int = 4096, top_p: float = 1.0):
         if not isinstance(model, NextTokenPredictor):
             raise UserInputError(f"model: expected a next-token predictor such as ArchGPT (window, version, "
                                  f"predict_next_tokens), got {type(model).__name__}")
@@ -56,7 +56,10 @@ class GPTReconstructor:
             raise UserInputError(f"mask_rate: must be in [0, 1], got {mask_rate}")
         if top_k < 1:
             raise UserInputError(f"top_k: must be at least 1, got {top_k}")
+        if not 0 < top_p <= 1:
+            raise UserInputError(f"top_p: must be in (0, 1], got {top_p}")
         self.model, self.mask_rate, self.top_k, self.temperature = model, mask_rate, top_k, temperature
+        self.top_p = top_p
         self.window = int(model.window)
         self.cache_size = cache_size
         self._tokens: LRU[list[str]] = LRU(cache_size)
@@ -110,7 +113,8 @@ class GPTReconstructor:
         if todo:
             tokens = list(self.model.predict_next_tokens([contexts[i] for i in todo],
                                                          allowed_tokens=[allowed[i] for i in todo], top_k=self.top_k,
-                                                         temperature=self.temperature, rng=rng))
+                                                         temperature=self.temperature, rng=rng,
+                                                         **({"top_p": self.top_p} if self.top_p < 1 else {})))
             labels: list[str | None] = [None] * len(todo)
             asked = [j for j, t in enumerate(tokens) if t is not None]
             if labelled and asked:

@@ -146,7 +146,7 @@ class ScreeningStats:
 class Screener:
     """Keeps the ``count`` candidates of a pool that a predictor, fit on the evaluations so far, ranks best."""
 
-    def __init__(self, featurizer: Featurizer, pool: int = 5, predictor: str = "trees", min_train: int = 10):
+    def __init__(self, featurizer: Featurizer, pool: int = 5, predictor: str = "trees", min_train: int = 6):
         if not isinstance(pool, int) or isinstance(pool, bool) or pool < 2:
             raise UserInputError(f"rank_pool: must be an integer >= 2 (proposals per evaluated candidate), got {pool!r}")
         if min_train < 2:

@@ -40,7 +40,7 @@ from arch_gpt.search.spaces import create_space
 from arch_gpt.search.strategies import Strategy, create_strategy, list_strategies
 
 MODIFIERS = ("gpt", "ft", "cond", "rank")  # in the order a label writes them
-GPT_OPTIONS = ("model", "mask_rate", "top_k", "temperature")
+GPT_OPTIONS = ("model", "mask_rate", "top_k", "temperature", "top_p")
 FINETUNE_OPTIONS = ("finetune_steps", "finetune_top", "finetune_lr")
 COND_OPTIONS = ("cond_steps", "cond_lr")
 RANK_OPTIONS = ("rank_pool", "rank_predictor")
@@ -147,6 +147,7 @@ class SearchConfig:
     mask_rate: float | None = None  # 0.4, decaying linearly to 0
     top_k: int | None = None  # 1: greedy (cached) predictions; k > 1 samples among the k most likely
     temperature: float | None = None  # 1.0, of that sampling
+    top_p: float | None = None  # 1.0: no nucleus cut; p < 1 samples among the fewest likeliest tokens with mass p
     finetune_steps: int | None = None  # +ft: 5 AdamW steps after each generation,
     finetune_top: int | None = None  # on the units of the 10 fittest architectures so far,
     finetune_lr: float | None = None  # at lr 1e-3
@@ -244,6 +245,8 @@ def validate(config: SearchConfig) -> StrategySpec:
     if config.gpt("rank_predictor") not in PREDICTORS:
         raise UserInputError(f"rank_predictor: unknown {config.gpt('rank_predictor')!r}; choose one of: "
                              f"{', '.join(PREDICTORS)}")
+    if not 0 < config.gpt("top_p") <= 1:
+        raise UserInputError(f"top_p: must be in (0, 1], got {config.gpt('top_p')}")
     for name in ("temperature", "finetune_lr", "cond_lr"):
         if not (config.gpt(name) > 0 and math.isfinite(config.gpt(name))):
             raise UserInputError(f"{name}: must be a finite number > 0, got {config.gpt(name)}")
@@ -359,7 +362,7 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
     if spec.gpt:
         model = model or load_model(config.gpt("model"), config.device)
         reconstructor = GPTReconstructor(model, mask_rate=config.gpt("mask_rate"), top_k=config.gpt("top_k"),
-                                         temperature=config.gpt("temperature"))
+                                         temperature=config.gpt("temperature"), top_p=config.gpt("top_p"))
         if spec.finetune:
             finetuner = OnlineFinetuner(model, space, config.gpt("finetune_steps"), config.gpt("finetune_top"),
                                         config.gpt("finetune_lr"))

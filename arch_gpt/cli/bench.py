@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"+rank: proposals per evaluated candidate (default: {G['rank_pool']})")
     p.add_argument("--rank-predictor", choices=("trees", "gp"), default=G["rank_predictor"],
                    help=f"+rank: the predictor (default: {G['rank_predictor']})")
+    p.add_argument("--top-k", type=int, default=G["top_k"], help=f"+gpt: sample among the k likeliest (default: {G['top_k']}, greedy)")
+    p.add_argument("--temperature", type=float, default=G["temperature"], help=f"+gpt: sampling temperature (default: {G['temperature']})")
+    p.add_argument("--top-p", type=float, default=G["top_p"], help=f"+gpt: nucleus of that sampling (default: {G['top_p']})")
     p.add_argument("--population", type=int, default=None,
                    help="population (ga, re) or batch (random) of every strategy (default: 30, the paper's)")
     p.add_argument("--output", required=True, metavar="DIR",
@@ -65,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
                          finetune_steps=args.finetune_steps, finetune_top=args.finetune_top,
                          finetune_lr=args.finetune_lr, cond_steps=args.cond_steps, cond_lr=args.cond_lr,
                          rank_pool=args.rank_pool, rank_predictor=args.rank_predictor, population=args.population,
+                         top_k=args.top_k, temperature=args.temperature, top_p=args.top_p,
                          output=args.output, keep_runs=args.keep_runs)
     run_study(config, progress=not args.no_progress)
     print(f"wrote {Path(args.output) / RESULTS_MD}")

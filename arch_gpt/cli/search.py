@@ -44,6 +44,8 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, help="+gpt: 1 = greedy predictions, k > 1 samples among the k likeliest "
                                              f"(default: {G['top_k']})")
     p.add_argument("--temperature", type=float, help=f"+gpt: sampling temperature (default: {G['temperature']})")
+    p.add_argument("--top-p", type=float, help="+gpt: nucleus of that sampling: the fewest likeliest tokens whose "
+                                               f"probability sums to p (default: {G['top_p']}, no cut)")
     p.add_argument("--finetune-steps", type=int,
                    help=f"+gpt+ft: AdamW steps after each generation (default: {G['finetune_steps']})")
     p.add_argument("--finetune-top", type=int,

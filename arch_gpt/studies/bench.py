@@ -36,7 +36,8 @@ RUNS, RESULTS_JSON, RESULTS_MD, PLOT, CONFIG = "runs.jsonl", "results.json", "re
 
 NEWER_DEFAULTS = {"cond_steps": GPT_DEFAULTS["cond_steps"], "cond_lr": GPT_DEFAULTS["cond_lr"],
                   "rank_pool": GPT_DEFAULTS["rank_pool"], "rank_predictor": GPT_DEFAULTS["rank_predictor"],
-                  "population": None}
+                  "population": None, "top_k": GPT_DEFAULTS["top_k"], "temperature": GPT_DEFAULTS["temperature"],
+                  "top_p": GPT_DEFAULTS["top_p"]}
 
 
 @dataclass
@@ -59,13 +60,17 @@ class BenchConfig:
     rank_pool: int = GPT_DEFAULTS["rank_pool"]  # +rank: proposals per evaluated candidate,
     rank_predictor: str = GPT_DEFAULTS["rank_predictor"]  # ranked by this scikit-learn predictor
     population: int | None = None  # of every strategy (None: the paper's 30)
+    top_k: int = GPT_DEFAULTS["top_k"]  # +gpt: reconstruction's sampling (1: greedy),
+    temperature: float = GPT_DEFAULTS["temperature"]
+    top_p: float = GPT_DEFAULTS["top_p"]
     output: str = "bench-out"
     keep_runs: bool = False  # also keep every run's search folder under output/runs/
 
     def search_config(self, label: str, budget: int, seed: int) -> SearchConfig:
         """The search of one run: the GPT options only for +gpt labels, the fine-tune's only for +ft."""
         spec = StrategySpec.parse(label)
-        gpt = {"model": self.model, "mask_rate": self.mask_rate} if spec.gpt else {}
+        gpt = {"model": self.model, "mask_rate": self.mask_rate, "top_k": self.top_k, "temperature": self.temperature,
+               "top_p": self.top_p} if spec.gpt else {}
         ft = {"finetune_steps": self.finetune_steps, "finetune_top": self.finetune_top,
               "finetune_lr": self.finetune_lr} if spec.finetune else {}
         cond = {"cond_steps": self.cond_steps, "cond_lr": self.cond_lr} if spec.cond else {}
