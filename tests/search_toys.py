@@ -6,6 +6,7 @@ op (each op a unit), global pooling and an FC head; it tokenizes and builds a re
 """
 from __future__ import annotations
 
+import itertools
 from typing import Sequence
 
 import numpy as np
@@ -13,7 +14,9 @@ import torch
 from torch import nn
 
 from arch_gpt.encoding import Architecture, ConvLayer, FCLayer, OtherLayer, PoolLayer
+from arch_gpt.search.evaluators.tabular import TabularBenchmark
 from arch_gpt.search.protocols import Candidate, FitnessRecord, Unit
+from arch_gpt.zoo import nasbench201
 
 OPS = ("conv3", "conv1", "pool", "skip")
 SCORES = {"conv3": 1.0, "conv1": 0.6, "pool": 0.3, "skip": 0.0}
@@ -153,3 +156,12 @@ class TrialToyEvaluator:
 
     def evaluate(self, candidates: Sequence[Candidate]) -> list[FitnessRecord]:
         return [self.finish(c, *self.run_trial(c, self.prepare(c))) for c in candidates]
+
+
+def nb201_toy_table(fitness):
+    """An in-memory NAS-Bench-201 CIFAR-10 table of all 15,625 cells scored by ``fitness(arch string)``."""
+    data = {}
+    for ops in itertools.product(nasbench201.OPS, repeat=6):
+        key = nasbench201.arch_str(ops)
+        data[key] = {"val_acc_200": fitness(key), "test_acc_200": fitness(key), "rank": 1}
+    return TabularBenchmark.from_dict(data, "nasbench201_cifar10.json")

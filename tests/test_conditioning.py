@@ -2,7 +2,6 @@
 vocabulary has the fitness tokens (nothing mocked)."""
 from __future__ import annotations
 
-import itertools
 import json
 from collections import Counter
 
@@ -13,7 +12,6 @@ import torch
 from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import TINY, ArchGPT
 from arch_gpt.search.conditioning import ConditionedFinetuner, fitness_terciles
-from arch_gpt.search.evaluators.tabular import TabularBenchmark
 from arch_gpt.search.reconstruction import GPTReconstructor
 from arch_gpt.search.records import FitnessRecord, SearchState
 from arch_gpt.search.spaces.nasbench201 import NASBench201Space
@@ -21,6 +19,7 @@ from arch_gpt.search.spec import SearchConfig, build_search
 from arch_gpt.tokenizer import LayerTokenizer
 from arch_gpt.tokenizer.tokenization import FITNESS_TOKENS, layer_tokens
 from arch_gpt.zoo import nasbench201
+from search_toys import nb201_toy_table
 
 GOOD = "avg_pool_3x3"  # the toy table rewards average pooling, which no convolution prior would pick
 
@@ -44,11 +43,7 @@ def tiny_gpt(space, fitness_tokens: bool = True) -> ArchGPT:
 
 @pytest.fixture(scope="module")
 def table():
-    data = {}
-    for ops in itertools.product(nasbench201.OPS, repeat=6):
-        key = nasbench201.arch_str(ops)
-        data[key] = {"val_acc_200": toy_fitness(key), "test_acc_200": toy_fitness(key), "rank": 1}
-    return TabularBenchmark.from_dict(data, "nasbench201_cifar10.json")
+    return nb201_toy_table(toy_fitness)
 
 
 def test_terciles_label_by_fitness_in_input_order():

@@ -2,7 +2,6 @@
 tiny real ArchGPT (nothing mocked)."""
 from __future__ import annotations
 
-import itertools
 import json
 
 import numpy as np
@@ -10,13 +9,13 @@ import pytest
 
 from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import TINY, ArchGPT
-from arch_gpt.search.evaluators.tabular import TabularBenchmark
 from arch_gpt.search.records import Candidate, FitnessRecord, SearchState
 from arch_gpt.search.screening import GPTFeatures, OneHotFeatures, Screener
 from arch_gpt.search.spaces.nasbench201 import NASBench201Space
 from arch_gpt.search.spec import SearchConfig, build_search
 from arch_gpt.tokenizer import LayerTokenizer
 from arch_gpt.zoo import nasbench201
+from search_toys import nb201_toy_table
 
 SCORE = {"nor_conv_3x3": 3.0, "nor_conv_1x1": 2.0, "skip_connect": 1.0, "avg_pool_3x3": 0.5, "none": 0.0}
 
@@ -28,11 +27,7 @@ def additive_fitness(key: str) -> float:
 
 @pytest.fixture(scope="module")
 def table():
-    data = {}
-    for ops in itertools.product(nasbench201.OPS, repeat=6):
-        key = nasbench201.arch_str(ops)
-        data[key] = {"val_acc_200": additive_fitness(key), "test_acc_200": additive_fitness(key), "rank": 1}
-    return TabularBenchmark.from_dict(data, "nasbench201_cifar10.json")
+    return nb201_toy_table(additive_fitness)
 
 
 @pytest.fixture(scope="module")
