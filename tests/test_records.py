@@ -43,6 +43,7 @@ def test_fitness_record_and_timings_round_trip():
     assert FitnessRecord.from_json(rec.to_json()) == rec
     t = Timings(1.0, 0.5, 2.0, 3.0)
     assert Timings.from_json(t.to_json()) == t and t.rounded(0) == {"search_s": 1.0, "reconstruction_s": 0.0,
-                                                                    "evaluation_s": 2.0, "total_s": 3.0}
+                                                                    "evaluation_s": 2.0, "total_s": 3.0,
+                                                                    "screening_s": 0.0}
     with pytest.raises(UserInputError, match="checkpoint: unknown field 'when'"):
         Timings.from_json({"when": 1}, "checkpoint")
