@@ -38,7 +38,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from arch_gpt.encoding import Architecture, ArchitectureError, Layer, format_layer
 from arch_gpt.hub import PIPELINE_TASK
 from arch_gpt.modeling import ArchGPT, ModelInputError
-from arch_gpt.tokenizer import SPECIAL_TOKENS, LayerTokenizer, check_token, layer_tokens
+from arch_gpt.tokenizer import LayerTokenizer, check_token, layer_tokens
 
 __all__ = ["PIPELINE_TASK", "ArchitectureCompletionPipeline", "register_pipeline"]
 
@@ -119,7 +119,7 @@ class ArchitectureCompletionPipeline(Pipeline):
         if self.tokenizer is None:
             raise ModelInputError("tokenizer: the architecture-completion pipeline needs the layer tokenizer")
         self.arch_gpt = ArchGPT(self.model, LayerTokenizer(self.tokenizer), device=self.device)
-        self._special_ids = self.arch_gpt.tokenizer.tokens_to_ids(SPECIAL_TOKENS)
+        self._special_ids = self.arch_gpt.tokenizer.non_layer_ids  # special + fitness tokens: never a layer
 
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
         """Results for one input (a list of dicts) or a batch (a list of such lists); see the module docstring.

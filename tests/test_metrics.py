@@ -60,3 +60,18 @@ def test_row_weights_modes():
 def test_row_weights_unknown_mode():
     with pytest.raises(ValueError, match="loss_weighting"):
         row_weights(torch.tensor([1]), "log")
+
+
+def test_fixed_size_list_columns_read_like_plain_lists():
+    """Corpus splits store windows as fixed-size lists: read without per-row work, same arrays as plain lists (a
+    ``select``ed view too)."""
+    from datasets import Features, List, Value
+
+    plain = windows([([BOS, 5], 1), ([BOS, 5, 6, 7], 3), ([BOS, 8, 9], 2)])
+    features = Features({"input_ids": List(Value("int32"), length=4), "attention_mask": List(Value("int8"), length=4),
+                         "count": Value("int64")})
+    fixed = plain.cast(features)
+    for a, b in ((plain, fixed), (plain.select([2, 0]), fixed.select([2, 0]))):
+        x, y = next_token_arrays(a), next_token_arrays(b)
+        assert np.array_equal(x.input_ids, y.input_ids) and np.array_equal(x.attention_mask, y.attention_mask)
+        assert np.array_equal(x.target, y.target) and np.array_equal(x.count, y.count)

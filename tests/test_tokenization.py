@@ -324,3 +324,33 @@ def test_traced_torchvision_models_decode_exactly(traced, name):
     ids = tok.encode(arch)
     assert tok.unk_token_id not in ids
     assert tok.decode(ids, arch.input_size) == _strip(arch)
+
+
+# ----------------------------------------------------------------------------- fitness-quantile tokens
+
+def test_fitness_tokens_are_non_layer_entries_that_keep_their_ids(tmp_path):
+    from arch_gpt.tokenizer import FITNESS_TOKENS
+    from arch_gpt.training.corpus_loading import extend_tokenizer
+
+    assert FITNESS_TOKENS == ("[FIT_TOP]", "[FIT_MID]", "[FIT_LOW]")
+    layers = ["conv:k3x3:s1x1:p1-1-1-1:d1:g1:b0:r1", "other:ReLU"]
+    tok = LayerTokenizer.from_tokens([*layers, *FITNESS_TOKENS])
+    fit_ids = tok.tokens_to_ids(FITNESS_TOKENS)
+    assert tok.layer_token_list == layers and tok.fitness_tokens == list(FITNESS_TOKENS)
+    assert tok.non_layer_ids == [*range(len(SPECIAL_TOKENS)), *fit_ids]
+    tok.save_pretrained(tmp_path)
+    again = LayerTokenizer.from_pretrained(tmp_path)
+    assert again == tok and set(FITNESS_TOKENS) <= set(again.hf.all_special_tokens)
+    hf = AutoTokenizer.from_pretrained(tmp_path)
+    ids = hf("[FIT_TOP] other:ReLU")["input_ids"]
+    assert ids == [tok.bos_token_id, fit_ids[0], tok.tokens_to_ids(["other:ReLU"])[0], tok.eos_token_id]
+    assert hf.decode(ids, skip_special_tokens=True) == "other:ReLU"
+    # a fitness prefix is conditioning, not a layer: decode skips it
+    arch = tok.decode([tok.bos_token_id, fit_ids[1], *tok.tokens_to_ids(layers), tok.eos_token_id], (8, 8, 3))
+    assert len(arch.layers) == 2
+    # extending the vocabulary keeps every id, fitness tokens included
+    bigger = extend_tokenizer(tok, LayerTokenizer.from_tokens(["other:ReLU", "other:BN"]))
+    assert bigger.tokens_to_ids(FITNESS_TOKENS) == fit_ids and bigger.tokens_to_ids(["other:BN"]) == [tok.vocab_size]
+    # a vocabulary without them (the NAS-Bench-101 checkpoint's) masks only the special tokens
+    plain = LayerTokenizer.from_tokens(layers)
+    assert plain.fitness_tokens == [] and plain.non_layer_ids == list(range(len(SPECIAL_TOKENS)))

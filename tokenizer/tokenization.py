@@ -28,9 +28,16 @@ from arch_gpt.tokenizer.layer_tokens import (
 
 SPECIAL_TOKENS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]", "[MASK]")
 PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN, MASK_TOKEN = SPECIAL_TOKENS
+# Fitness-quantile conditioning prefixes (top / middle / bottom third of a search's fitness), learned by the
+# search's online fine-tune. A vocabulary may hold them (the all-spaces corpus appends them after the layer tokens);
+# they are never layers: never a corpus target, registered as the HF tokenizer's additional special tokens,
+# left out of ``layer_token_list``, skipped by ``decode``, and listed by ``non_layer_ids`` for prediction masks.
+FITNESS_TOKENS = ("[FIT_TOP]", "[FIT_MID]", "[FIT_LOW]")
+NON_LAYER_TOKENS = SPECIAL_TOKENS + FITNESS_TOKENS
 
 __all__ = [
-    "SPECIAL_TOKENS", "NETWORK_INPUT_ID", "LayerTokenizer", "TokenError", "TokenizerFileError", "build_vocab",
+    "SPECIAL_TOKENS", "FITNESS_TOKENS", "NON_LAYER_TOKENS", "NETWORK_INPUT_ID", "LayerTokenizer", "TokenError",
+    "TokenizerFileError", "build_vocab",
     "check_token", "count_tokens", "layer_tokens", "token_to_layer", "tokens_to_architecture",
 ]
 
@@ -48,14 +55,17 @@ def count_tokens(architectures: Iterable[Architecture]) -> Counter:
 
 
 def _hf_tokenizer(vocab: dict[str, int]) -> PreTrainedTokenizerFast:
-    """A stock fast tokenizer: WordLevel over ``vocab``, whitespace split, ``[BOS] $A [EOS]`` template."""
+    """A stock fast tokenizer: WordLevel over ``vocab``, whitespace split, ``[BOS] $A [EOS]`` template; the
+    fitness tokens present in ``vocab`` become additional special tokens (same ids)."""
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK_TOKEN))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.post_processor = processors.TemplateProcessing(
         single=f"{BOS_TOKEN} $A {EOS_TOKEN}", pair=f"{BOS_TOKEN} $A {EOS_TOKEN} $B:1 {EOS_TOKEN}:1",
         special_tokens=[(BOS_TOKEN, vocab[BOS_TOKEN]), (EOS_TOKEN, vocab[EOS_TOKEN])])
+    fitness = [t for t in FITNESS_TOKENS if t in vocab]
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD_TOKEN, bos_token=BOS_TOKEN,
-                                   eos_token=EOS_TOKEN, unk_token=UNK_TOKEN, mask_token=MASK_TOKEN)
+                                   eos_token=EOS_TOKEN, unk_token=UNK_TOKEN, mask_token=MASK_TOKEN,
+                                   **({"additional_special_tokens": fitness} if fitness else {}))
 
 
 class LayerTokenizer:
@@ -76,11 +86,13 @@ class LayerTokenizer:
     # --- construction ---------------------------------------------------------------------
     @classmethod
     def from_tokens(cls, tokens: Iterable[str]) -> "LayerTokenizer":
-        """A tokenizer whose vocabulary is the special tokens then ``tokens`` in the given order (duplicates dropped)."""
+        """A tokenizer whose vocabulary is the special tokens then ``tokens`` in the given order (duplicates dropped).
+        ``tokens`` are layer tokens or :data:`FITNESS_TOKENS`."""
         vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
         for token in sequence_argument(tokens, "tokens"):
             if token not in vocab:
-                check_token(token)
+                if token not in FITNESS_TOKENS:
+                    check_token(token)
                 vocab[token] = len(vocab)
         return cls(_hf_tokenizer(vocab))
 
@@ -120,8 +132,24 @@ class LayerTokenizer:
 
     @property
     def layer_token_list(self) -> list[str]:
-        """The layer tokens of the vocabulary (no special tokens), in id order."""
+        """The layer tokens of the vocabulary (no special or fitness tokens), in id order."""
+        return [t for t in self._tokens if t is not None and t not in NON_LAYER_TOKENS]
+
+    @property
+    def ordered_tokens(self) -> list[str]:
+        """Every entry after the special tokens, in id order (fitness tokens included): ``from_tokens`` of this
+        list, plus new tokens at the end, keeps every existing id."""
         return [t for t in self._tokens if t is not None and t not in SPECIAL_TOKENS]
+
+    @property
+    def fitness_tokens(self) -> list[str]:
+        """The :data:`FITNESS_TOKENS` this vocabulary holds (empty for a vocabulary built without them)."""
+        return [t for t in FITNESS_TOKENS if t in self._vocab]
+
+    @property
+    def non_layer_ids(self) -> list[int]:
+        """Ids that are never a layer (special and fitness tokens present), for masking predictions."""
+        return [self._vocab[t] for t in NON_LAYER_TOKENS if t in self._vocab]
 
     def in_vocab(self, token: str) -> bool:
         """Whether ``token`` has its own id (is not mapped to [UNK]); never for a non-string."""
@@ -154,14 +182,15 @@ class LayerTokenizer:
     def decode(self, ids: Sequence[int], input_size: Size | int, name: str | None = None) -> Architecture:
         """Rebuild an Architecture from ids by shape inference from ``input_size`` (H, W, C, as ``arch.input_size``).
 
-        A leading [BOS] is skipped, [PAD] is ignored and decoding stops at [EOS]; [UNK], [MASK] or a later
-        [BOS] cannot become a layer and raise ArchitectureError (field 'token').
+        A leading [BOS] is skipped, [PAD] and fitness prefixes (:data:`FITNESS_TOKENS`, conditioning, not layers)
+        are ignored and decoding stops at [EOS]; [UNK], [MASK] or a later [BOS] cannot become a layer and raise
+        ArchitectureError (field 'token').
         """
         tokens = []
         for pos, token in enumerate(self.ids_to_tokens(ids)):
             if token == EOS_TOKEN:
                 break
-            if token == PAD_TOKEN or (token == BOS_TOKEN and pos == 0):
+            if token == PAD_TOKEN or token in FITNESS_TOKENS or (token == BOS_TOKEN and pos == 0):
                 continue
             if token in SPECIAL_TOKENS:
                 raise ArchitectureError(f"{token} at position {pos} cannot be decoded to a layer", field="token")
@@ -235,7 +264,7 @@ def _check_vocab(vocab: Mapping[str, int]) -> None:
     if sorted(vocab.values()) != list(range(len(vocab))):
         raise TokenizerFileError(f"token ids must be 0..{len(vocab) - 1}, each used once")
     for token in vocab:
-        if token not in SPECIAL_TOKENS:
+        if token not in NON_LAYER_TOKENS:
             try:
                 check_token(token)
             except TokenError as err:

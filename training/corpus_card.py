@@ -102,6 +102,11 @@ _CORPUS_TEXT = {
     "torchvision": ("torchvision Table-2 architectures", "The torchvision classification architectures of GPT-NAS "
                     "Table 2 (EfficientNet, GoogLeNet, RegNet, ResNet, ResNeXt, ShuffleNetV2, Wide-ResNet; "
                     "weights=None, traced at a small input) written as layer tokens, for fine-tuning (GPT-NAS, §4.2)."),
+    "all-spaces": ("every built-in space", "Networks of every built-in space written as layer tokens: sampled "
+                   "NAS-Bench-101 cells, all NAS-Bench-201 cells, all NAS-Bench-Macro codes, sampled block-space "
+                   "genomes (plus genomes holding every block choice) and the torchvision Table-2 models, each "
+                   "source held out on its own; the `space` column names each row's source. Architectures only, "
+                   "no accuracies."),
 }
 
 

@@ -240,8 +240,9 @@ def subsample(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
 
 
 def extend_tokenizer(model_tokenizer: LayerTokenizer, corpus_tokenizer: LayerTokenizer) -> LayerTokenizer:
-    """The model's vocabulary plus the corpus tokens it lacks, appended (existing ids unchanged)."""
-    known = model_tokenizer.layer_token_list
+    """The model's vocabulary plus the corpus tokens it lacks, appended (existing ids unchanged, fitness tokens
+    kept where they are)."""
+    known = model_tokenizer.ordered_tokens
     new = [t for t in corpus_tokenizer.layer_token_list if not model_tokenizer.in_vocab(t)]
     return model_tokenizer if not new else LayerTokenizer.from_tokens([*known, *new])
 

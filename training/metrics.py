@@ -49,11 +49,28 @@ def _matrix(column) -> np.ndarray:
     return values.astype(np.int64)
 
 
+def _fixed_matrix(dataset: Dataset, column: str) -> np.ndarray | None:
+    """An int64 [N, L] array straight from a fixed-size-list arrow column (no per-row Python work); None for any
+    other layout or a dataset viewed through an indices mapping (``select``)."""
+    import pyarrow as pa
+
+    if getattr(dataset, "_indices", None) is not None:
+        return None
+    values = dataset.data.column(column)
+    if not pa.types.is_fixed_size_list(values.type) or not len(dataset):
+        return None
+    width = values.type.list_size
+    flat = np.concatenate([np.asarray(chunk.flatten()) for chunk in values.chunks]) if values.num_chunks else []
+    return np.asarray(flat, dtype=np.int64).reshape(-1, width)
+
+
 def next_token_arrays(dataset: Dataset) -> NextTokenArrays:
     """Arrays of a windows split (columns input_ids, attention_mask, count); rows need >= 2 attended tokens."""
     data = dataset.with_format("numpy")
-    ids = _matrix(data["input_ids"])
-    mask = _matrix(data["attention_mask"])
+    ids = _fixed_matrix(dataset, "input_ids")
+    ids = _matrix(data["input_ids"]) if ids is None else ids
+    mask = _fixed_matrix(dataset, "attention_mask")
+    mask = _matrix(data["attention_mask"]) if mask is None else mask
     count = np.asarray(data["count"], dtype=np.float64) if "count" in dataset.column_names else np.ones(len(ids))
     target_pos = ids.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)
     keep = (mask.sum(1) >= 2) & (target_pos >= 1)

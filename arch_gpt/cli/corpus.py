@@ -1,4 +1,4 @@
-"""arch-gpt corpus nasbench101|torchvision --out DIR: build a windowed training corpus folder;
+"""arch-gpt corpus nasbench101|torchvision|all-spaces --out DIR: build a windowed training corpus folder;
 arch-gpt corpus push DIR --repo-id USER/NAME: publish one on the Hugging Face Hub.
 
 The folder holds ``lm/`` and ``blocks/`` (``datasets.DatasetDict``, train/validation, load with
@@ -35,8 +35,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``corpus nasbench101`` and ``corpus torchvision``."""
-    parser = add_command(subparsers, "corpus", __doc__, "build a windowed training corpus (NAS-Bench-101 or torchvision)")
+    """Add ``corpus nasbench101``, ``corpus torchvision``, ``corpus all-spaces`` and ``corpus push``."""
+    parser = add_command(subparsers, "corpus", __doc__, "build a windowed training corpus (NAS-Bench-101, torchvision or all spaces)")
     sub = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
 
     nb = sub.add_parser("nasbench101", formatter_class=HelpFormatter, help="NAS-Bench-101 networks (pre-training corpus)",
@@ -73,6 +73,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tv.add_argument("--tokenizer", type=Path, default=None, metavar="DIR",
                     help="reuse this tokenizer (e.g. NB101_DIR/tokenizer, so ids match a pre-trained model)")
     tv.set_defaults(func=run_torchvision)
+
+    al = sub.add_parser("all-spaces", formatter_class=HelpFormatter,
+                        help="every built-in space: NAS-Bench-101/201/Macro, blocks, torchvision (pre-training corpus)",
+                        description="Networks of every built-in space, so every layer token a space can ask for is a "
+                                    "training target: sampled NAS-Bench-101 cells, all 15,625 NAS-Bench-201 cells, "
+                                    "all 6,561 NAS-Bench-Macro codes, sampled block-space genomes (plus a few holding "
+                                    "every block choice the sample missed) and the 36 torchvision Table-2 models. "
+                                    "Each source is held out on its own; the 'space' column names a row's source. "
+                                    "Architectures only (no accuracies); the vocabulary ends with the fitness tokens "
+                                    "[FIT_TOP] [FIT_MID] [FIT_LOW].")
+    _common(al)
+    al.add_argument("--nasbench101-cells", type=int, default=20000, metavar="N",
+                    help="NAS-Bench-101 cells, drawn uniformly without enumerating the space (default: 20000)")
+    al.add_argument("--nasbench201-cells", type=int, default=None, metavar="N",
+                    help="a seeded sample of N NAS-Bench-201 cells (default: all 15,625)")
+    al.add_argument("--macro-codes", type=int, default=None, metavar="N",
+                    help="a seeded sample of N NAS-Bench-Macro codes (default: all 6,561)")
+    al.add_argument("--block-samples", type=int, default=3000, metavar="N",
+                    help="block-space genomes sampled with the seeded generator (default: 3000)")
+    al.add_argument("--models", type=_names, default=None, metavar="A,B,C",
+                    help="torchvision Table-2 models (default: all 36; '' for none)")
+    al.set_defaults(func=run_all_spaces)
 
     push = sub.add_parser("push", formatter_class=HelpFormatter, help="publish a corpus folder on the Hugging Face Hub",
                           description="Publish a corpus folder as a Hub dataset repository: its card (README.md), "
@@ -119,6 +141,19 @@ def run_torchvision(args: argparse.Namespace) -> int:
     if args.models is not None:
         config.models = args.models
     return _report(build_torchvision_corpus(config))
+
+
+def run_all_spaces(args: argparse.Namespace) -> int:
+    """Build the all-spaces corpus folder."""
+    from arch_gpt.training.all_spaces_corpus import AllSpacesCorpusConfig, build_all_spaces_corpus
+
+    config = AllSpacesCorpusConfig(
+        out=args.out, nasbench101_cells=args.nasbench101_cells, nasbench201_cells=args.nasbench201_cells,
+        macro_codes=args.macro_codes, block_samples=args.block_samples, input_size=args.input_size, seed=args.seed,
+        validation_fraction=args.validation_fraction, overwrite=args.overwrite, progress=args.progress)
+    if args.models is not None:
+        config.models = args.models
+    return _report(build_all_spaces_corpus(config))
 
 
 def run_push(args: argparse.Namespace) -> int:
