@@ -7,4 +7,4 @@ DEFAULT_DATASET = "digits"
 DEFAULT_STRATEGY = "ga+gpt"
 GPT_DEFAULTS = {"model": DEFAULT_MODEL, "mask_rate": 0.4, "top_k": 1, "temperature": 1.0, "top_p": 1.0, "finetune_steps": 5,
                 "finetune_top": 10, "finetune_lr": 1e-3, "cond_steps": 20, "cond_lr": 3e-3, "rank_pool": 5,
-                "rank_predictor": "trees"}
+                "rank_predictor": "gp", "rank_explore": 1.0}

@@ -135,6 +135,18 @@ def make_predictor(kind: str, seed: int):
     raise UserInputError(f"rank_predictor: unknown {kind!r}; choose one of: {', '.join(PREDICTORS)}")
 
 
+def upper_bound(model, x: np.ndarray, explore: float) -> np.ndarray:
+    """The predicted fitness plus ``explore`` standard deviations (the GP's posterior, the trees' spread): 0 ranks
+    by the mean alone (pure exploitation), more favours candidates the predictor is unsure of."""
+    if not explore:
+        return model.predict(x)
+    if isinstance(model, ExtraTreesRegressor):
+        per_tree = np.stack([tree.predict(x) for tree in model.estimators_])
+        return per_tree.mean(0) + explore * per_tree.std(0)
+    mean, std = model.predict(x, return_std=True)
+    return mean + explore * std
+
+
 @dataclass
 class ScreeningStats:
     """Counters and seconds summed over a run (reported by the bench)."""
@@ -146,19 +158,23 @@ class ScreeningStats:
 class Screener:
     """Keeps the ``count`` candidates of a pool that a predictor, fit on the evaluations so far, ranks best."""
 
-    def __init__(self, featurizer: Featurizer, pool: int = 5, predictor: str = "trees", min_train: int = 6):
+    def __init__(self, featurizer: Featurizer, pool: int = 5, predictor: str = "gp", min_train: int = 6,
+                 explore: float = 1.0):
         if not isinstance(pool, int) or isinstance(pool, bool) or pool < 2:
             raise UserInputError(f"rank_pool: must be an integer >= 2 (proposals per evaluated candidate), got {pool!r}")
         if min_train < 2:
             raise UserInputError(f"rank_min_train: must be at least 2, got {min_train}")
+        if not (isinstance(explore, (int, float)) and 0 <= explore < float("inf")):
+            raise UserInputError(f"rank_explore: must be a finite number >= 0, got {explore!r}")
         make_predictor(predictor, 0)  # checks the name
         self.featurizer, self.pool, self.predictor, self.min_train = featurizer, pool, predictor, min_train
+        self.explore = float(explore)
         self.stats = ScreeningStats()
 
     def config(self) -> dict:
         """The settings a resumed run must share."""
         return {"features": self.featurizer.name, "pool": self.pool, "predictor": self.predictor,
-                "min_train": self.min_train}
+                "min_train": self.min_train, **({"explore": self.explore} if self.explore else {})}
 
     def ready(self, state: SearchState) -> bool:
         """Whether enough candidates were evaluated to fit the predictor."""
@@ -187,8 +203,8 @@ class Screener:
         with warnings.catch_warnings():  # a kernel bound reached on a few points is expected, not news
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(x[:len(records)], y)
-        predicted = model.predict(x[len(records):])
-        order = np.argsort(-predicted, kind="stable")[:count]
+        score = upper_bound(model, x[len(records):], self.explore)
+        order = np.argsort(-score, kind="stable")[:count]
         self.stats.calls += 1
         self.stats.pooled += len(fresh)
         return [fresh[i] for i in order]

@@ -43,7 +43,7 @@ MODIFIERS = ("gpt", "ft", "cond", "rank")  # in the order a label writes them
 GPT_OPTIONS = ("model", "mask_rate", "top_k", "temperature", "top_p")
 FINETUNE_OPTIONS = ("finetune_steps", "finetune_top", "finetune_lr")
 COND_OPTIONS = ("cond_steps", "cond_lr")
-RANK_OPTIONS = ("rank_pool", "rank_predictor")
+RANK_OPTIONS = ("rank_pool", "rank_predictor", "rank_explore")
 TRAINING_OPTIONS = ("dataset", "data_dir", "download", "subset", "input_size", "image_column", "label_column", "epochs", "lr", "batch_size",
                     "max_steps_per_epoch", "device", "widths", "min_blocks", "max_blocks", "bf16", "resident_data")
 
@@ -155,6 +155,7 @@ class SearchConfig:
     cond_lr: float | None = None  # at this learning rate (defaults in GPT_DEFAULTS)
     rank_pool: int | None = None  # +rank: proposals per evaluated candidate (5: evaluate the best fifth)
     rank_predictor: str | None = None  # +rank: trees (extra trees) | gp (Gaussian process), scikit-learn
+    rank_explore: float | None = None  # +rank: rank by predicted mean + this many standard deviations
     # training of each candidate (not used with a benchmark)
     epochs: int | None = None
     lr: float | None = None
@@ -247,6 +248,8 @@ def validate(config: SearchConfig) -> StrategySpec:
                              f"{', '.join(PREDICTORS)}")
     if not 0 < config.gpt("top_p") <= 1:
         raise UserInputError(f"top_p: must be in (0, 1], got {config.gpt('top_p')}")
+    if not (math.isfinite(config.gpt("rank_explore")) and config.gpt("rank_explore") >= 0):
+        raise UserInputError(f"rank_explore: must be a finite number >= 0, got {config.gpt('rank_explore')}")
     for name in ("temperature", "finetune_lr", "cond_lr"):
         if not (config.gpt(name) > 0 and math.isfinite(config.gpt(name))):
             raise UserInputError(f"{name}: must be a finite number > 0, got {config.gpt(name)}")
@@ -375,7 +378,7 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
             raise UserInputError(f"strategy: +rank needs a space that rebuilds genomes from keys; {space.name!r} "
                                  f"does not")
         screener = Screener(GPTFeatures(model) if spec.gpt else OneHotFeatures(), pool=config.gpt("rank_pool"),
-                            predictor=config.gpt("rank_predictor"))
+                            predictor=config.gpt("rank_predictor"), explore=config.gpt("rank_explore"))
     population = _pick(config.population, d.population)
     generations = _pick(config.generations, d.generations)
     budget = config.budget if config.budget is not None else population * generations

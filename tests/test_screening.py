@@ -59,7 +59,7 @@ def sample_keys(space, n, seed):
 def test_ranking_picks_the_predicted_best_candidates(space, predictor):
     state = evaluated_state(space, sample_keys(space, 60, 0))
     pool = [Candidate(k, k) for k in sample_keys(space, 80, 1) if not state.seen(k)]
-    screener = Screener(OneHotFeatures(), pool=5, predictor=predictor)
+    screener = Screener(OneHotFeatures(), pool=5, predictor=predictor, explore=0.0)
     chosen = screener.select(space, pool, state, 10, np.random.default_rng(0))
     assert len(chosen) == 10 and len({c.key for c in chosen}) == 10
     truth = sorted((additive_fitness(c.key) for c in pool), reverse=True)
@@ -73,7 +73,7 @@ def test_selection_follows_the_predictor(space):
     """The chosen ones are exactly the top of the predictor's own ranking (best first)."""
     state = evaluated_state(space, sample_keys(space, 40, 2))
     pool = [Candidate(k, k) for k in sample_keys(space, 50, 3) if not state.seen(k)]
-    screener = Screener(OneHotFeatures(), predictor="gp")
+    screener = Screener(OneHotFeatures(), predictor="gp", explore=0.0)
     chosen = screener.select(space, pool, state, 5, np.random.default_rng(1))
     keys = list(state.cache) + [c.key for c in pool]
     x = OneHotFeatures().features(space, keys, keys)
@@ -82,6 +82,19 @@ def test_selection_follows_the_predictor(space):
     model.fit(x[:len(state.cache)], [r.fitness for r in state.cache.values()])
     order = np.argsort(-model.predict(x[len(state.cache):]), kind="stable")[:5]
     assert [c.key for c in chosen] == [pool[i].key for i in order]
+
+
+@pytest.mark.parametrize("predictor", ["trees", "gp"])
+def test_exploration_adds_the_predictors_spread(space, predictor):
+    """explore > 0 ranks by mean + explore x std: the GP's posterior std, the trees' spread."""
+    from arch_gpt.search.screening import make_predictor, upper_bound
+    keys = sample_keys(space, 40, 7)
+    x = OneHotFeatures().features(space, keys, keys)
+    model = make_predictor(predictor, 0).fit(x[:30], [additive_fitness(k) for k in keys[:30]])
+    mean = upper_bound(model, x[30:], 0.0)
+    assert np.allclose(mean, model.predict(x[30:]))
+    assert (upper_bound(model, x[30:], 2.0) >= mean - 1e-9).all()
+    assert (upper_bound(model, x[30:], 2.0) > mean).any()
 
 
 def test_seen_candidates_only_fill_up(space):
@@ -198,6 +211,8 @@ def test_resume_with_other_rank_settings_is_refused(table, tmp_path):
 @pytest.mark.parametrize("options, message", [
     ({"rank_pool": 1}, r"^rank_pool: must be at least 2"),
     ({"rank_predictor": "svm"}, r"^rank_predictor: unknown 'svm'; choose one of: trees, gp"),
+    ({"rank_explore": -1.0}, r"^rank_explore: must be a finite number >= 0"),
+    ({"rank_explore": float("nan")}, r"^rank_explore: must be a finite number >= 0"),
     ({"objectives": "val_acc,params"}, r"^objectives: \+rank ranks candidates by fitness alone"),
 ])
 def test_bad_rank_settings_name_the_option(table, options, message):

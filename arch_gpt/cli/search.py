@@ -56,6 +56,8 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cond-lr", type=float, help=f"+gpt+cond: its learning rate (default: {G['cond_lr']})")
     p.add_argument("--rank-pool", type=int, help="+rank: proposals per evaluated candidate; only the predicted best "
                                                  f"are evaluated (default: {G['rank_pool']})")
+    p.add_argument("--rank-explore", type=float, help="+rank: rank by the predicted mean plus this many standard "
+                                                      f"deviations (default: {G['rank_explore']})")
     p.add_argument("--rank-predictor", choices=("trees", "gp"),
                    help=f"+rank: scikit-learn extra trees or Gaussian process (default: {G['rank_predictor']})")
     p.add_argument("--epochs", type=int, help="training epochs per candidate (default: 4 on digits, else 6)")

@@ -36,6 +36,7 @@ RUNS, RESULTS_JSON, RESULTS_MD, PLOT, CONFIG = "runs.jsonl", "results.json", "re
 
 NEWER_DEFAULTS = {"cond_steps": GPT_DEFAULTS["cond_steps"], "cond_lr": GPT_DEFAULTS["cond_lr"],
                   "rank_pool": GPT_DEFAULTS["rank_pool"], "rank_predictor": GPT_DEFAULTS["rank_predictor"],
+                  "rank_explore": GPT_DEFAULTS["rank_explore"],
                   "population": None, "top_k": GPT_DEFAULTS["top_k"], "temperature": GPT_DEFAULTS["temperature"],
                   "top_p": GPT_DEFAULTS["top_p"]}
 
@@ -58,7 +59,8 @@ class BenchConfig:
     cond_steps: int = GPT_DEFAULTS["cond_steps"]  # +cond: fitness-conditioned fine-tune steps after each generation,
     cond_lr: float = GPT_DEFAULTS["cond_lr"]  # at this learning rate
     rank_pool: int = GPT_DEFAULTS["rank_pool"]  # +rank: proposals per evaluated candidate,
-    rank_predictor: str = GPT_DEFAULTS["rank_predictor"]  # ranked by this scikit-learn predictor
+    rank_predictor: str = GPT_DEFAULTS["rank_predictor"]  # ranked by this scikit-learn predictor,
+    rank_explore: float = GPT_DEFAULTS["rank_explore"]  # by its mean + this many standard deviations
     population: int | None = None  # of every strategy (None: the paper's 30)
     top_k: int = GPT_DEFAULTS["top_k"]  # +gpt: reconstruction's sampling (1: greedy),
     temperature: float = GPT_DEFAULTS["temperature"]
@@ -74,7 +76,8 @@ class BenchConfig:
         ft = {"finetune_steps": self.finetune_steps, "finetune_top": self.finetune_top,
               "finetune_lr": self.finetune_lr} if spec.finetune else {}
         cond = {"cond_steps": self.cond_steps, "cond_lr": self.cond_lr} if spec.cond else {}
-        rank = {"rank_pool": self.rank_pool, "rank_predictor": self.rank_predictor} if spec.rank else {}
+        rank = {"rank_pool": self.rank_pool, "rank_predictor": self.rank_predictor,
+                "rank_explore": self.rank_explore} if spec.rank else {}
         return SearchConfig(strategy=label, space=self.space, benchmark=self.benchmark, num_classes=self.num_classes,
                             budget=budget, seed=seed, population=self.population, **gpt, **ft, **cond, **rank)
 
