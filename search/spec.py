@@ -43,7 +43,8 @@ MODIFIERS = ("gpt", "ft", "cond", "rank")  # in the order a label writes them
 GPT_OPTIONS = ("model", "mask_rate", "top_k", "temperature", "top_p")
 FINETUNE_OPTIONS = ("finetune_steps", "finetune_top", "finetune_lr")
 COND_OPTIONS = ("cond_steps", "cond_lr")
-RANK_OPTIONS = ("rank_pool", "rank_predictor", "rank_explore")
+RANK_OPTIONS = ("rank_pool", "rank_predictor", "rank_explore", "rank_features")
+RANK_FEATURES = ("gpt", "onehot")
 TRAINING_OPTIONS = ("dataset", "data_dir", "download", "subset", "input_size", "image_column", "label_column", "epochs", "lr", "batch_size",
                     "max_steps_per_epoch", "device", "widths", "min_blocks", "max_blocks", "bf16", "resident_data")
 
@@ -156,6 +157,7 @@ class SearchConfig:
     rank_pool: int | None = None  # +rank: proposals per evaluated candidate (5: evaluate the best fifth)
     rank_predictor: str | None = None  # +rank: trees (extra trees) | gp (Gaussian process), scikit-learn
     rank_explore: float | None = None  # +rank: rank by predicted mean + this many standard deviations
+    rank_features: str | None = None  # +rank: gpt (hidden states) | onehot; None: gpt with +gpt, else onehot
     # training of each candidate (not used with a benchmark)
     epochs: int | None = None
     lr: float | None = None
@@ -255,7 +257,12 @@ def validate(config: SearchConfig) -> StrategySpec:
             raise UserInputError(f"{name}: must be a finite number > 0, got {config.gpt(name)}")
     if config.lr is not None and not (config.lr > 0 and math.isfinite(config.lr)):
         raise UserInputError(f"lr: must be a finite number > 0, got {config.lr}")
-    ignored = [] if spec.gpt else [n for n in GPT_OPTIONS if getattr(config, n) is not None]
+    if config.rank_features is not None and config.rank_features not in RANK_FEATURES:
+        raise UserInputError(f"rank_features: unknown {config.rank_features!r}; choose one of: "
+                             f"{', '.join(RANK_FEATURES)}")
+    uses_model = spec.gpt or (spec.rank and config.rank_features == "gpt")
+    ignored = [] if spec.gpt else [n for n in GPT_OPTIONS if getattr(config, n) is not None
+                                   and not (n == "model" and uses_model)]
     ignored += [] if spec.finetune else [n for n in FINETUNE_OPTIONS if getattr(config, n) is not None]
     ignored += [] if spec.cond else [n for n in COND_OPTIONS if getattr(config, n) is not None]
     ignored += [] if spec.rank else [n for n in RANK_OPTIONS if getattr(config, n) is not None]
@@ -362,8 +369,10 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
     space = space or build_space(config, data, table)
     evaluator = evaluator or build_evaluator(config, space, data, table)
     reconstructor = finetuner = None
-    if spec.gpt:
+    features = config.rank_features or ("gpt" if spec.gpt else "onehot")
+    if spec.gpt or (spec.rank and features == "gpt"):
         model = model or load_model(config.gpt("model"), config.device)
+    if spec.gpt:
         reconstructor = GPTReconstructor(model, mask_rate=config.gpt("mask_rate"), top_k=config.gpt("top_k"),
                                          temperature=config.gpt("temperature"), top_p=config.gpt("top_p"))
         if spec.finetune:
@@ -377,7 +386,7 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
         if not isinstance(space, ParsesKeys):
             raise UserInputError(f"strategy: +rank needs a space that rebuilds genomes from keys; {space.name!r} "
                                  f"does not")
-        screener = Screener(GPTFeatures(model) if spec.gpt else OneHotFeatures(), pool=config.gpt("rank_pool"),
+        screener = Screener(GPTFeatures(model) if features == "gpt" else OneHotFeatures(), pool=config.gpt("rank_pool"),
                             predictor=config.gpt("rank_predictor"), explore=config.gpt("rank_explore"))
     population = _pick(config.population, d.population)
     generations = _pick(config.generations, d.generations)

@@ -212,6 +212,7 @@ def test_resume_with_other_rank_settings_is_refused(table, tmp_path):
     ({"rank_pool": 1}, r"^rank_pool: must be at least 2"),
     ({"rank_predictor": "svm"}, r"^rank_predictor: unknown 'svm'; choose one of: trees, gp"),
     ({"rank_explore": -1.0}, r"^rank_explore: must be a finite number >= 0"),
+    ({"rank_features": "bert"}, r"^rank_features: unknown 'bert'; choose one of: gpt, onehot"),
     ({"rank_explore": float("nan")}, r"^rank_explore: must be a finite number >= 0"),
     ({"objectives": "val_acc,params"}, r"^objectives: \+rank ranks candidates by fitness alone"),
 ])
@@ -219,6 +220,17 @@ def test_bad_rank_settings_name_the_option(table, options, message):
     with pytest.raises(UserInputError, match=message):
         build_search(SearchConfig(strategy="ga+rank", space="nasbench201", benchmark=table.path, budget=30,
                                   **options), table=table)
+
+
+@pytest.mark.parametrize("label, features, cls", [("ga+rank", "gpt", GPTFeatures), ("ga+gpt+rank", "onehot", OneHotFeatures),
+                                                  ("ga+rank", None, OneHotFeatures), ("ga+gpt+rank", None, GPTFeatures)])
+def test_rank_features_can_be_chosen_apart_from_reconstruction(table, tiny_gpt, label, features, cls):
+    """The ablations: GPT features without GPT reconstruction, and GPT reconstruction with one-hot features."""
+    search = build_search(SearchConfig(strategy=label, space="nasbench201", benchmark=table.path, budget=30,
+                                       population=10, rank_features=features), table=table, model=tiny_gpt)
+    assert isinstance(search.strategy.screener.featurizer, cls)
+    assert (search.strategy.reconstructor is not None) == ("+gpt" in label)
+    assert search.run(progress=False).evaluations == 30
 
 
 def test_rank_options_without_rank_are_refused(table):

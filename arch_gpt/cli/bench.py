@@ -50,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"+rank: the predictor (default: {G['rank_predictor']})")
     p.add_argument("--rank-explore", type=float, default=G["rank_explore"],
                    help=f"+rank: rank by predicted mean + this many standard deviations (default: {G['rank_explore']})")
+    p.add_argument("--rank-features", choices=("gpt", "onehot"), default=None,
+                   help="+rank: the GPT's hidden states or a one-hot (default: gpt with +gpt, else onehot)")
     p.add_argument("--top-k", type=int, default=G["top_k"], help=f"+gpt: sample among the k likeliest (default: {G['top_k']}, greedy)")
     p.add_argument("--temperature", type=float, default=G["temperature"], help=f"+gpt: sampling temperature (default: {G['temperature']})")
     p.add_argument("--top-p", type=float, default=G["top_p"], help=f"+gpt: nucleus of that sampling (default: {G['top_p']})")
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                          seeds=args.seeds, num_classes=args.num_classes, model=args.model, mask_rate=args.mask_rate,
                          finetune_steps=args.finetune_steps, finetune_top=args.finetune_top,
                          finetune_lr=args.finetune_lr, cond_steps=args.cond_steps, cond_lr=args.cond_lr,
-                         rank_pool=args.rank_pool, rank_predictor=args.rank_predictor, rank_explore=args.rank_explore, population=args.population,
+                         rank_pool=args.rank_pool, rank_predictor=args.rank_predictor, rank_explore=args.rank_explore, rank_features=args.rank_features, population=args.population,
                          top_k=args.top_k, temperature=args.temperature, top_p=args.top_p,
                          output=args.output, keep_runs=args.keep_runs)
     run_study(config, progress=not args.no_progress)

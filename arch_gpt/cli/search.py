@@ -58,6 +58,9 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
                                                  f"are evaluated (default: {G['rank_pool']})")
     p.add_argument("--rank-explore", type=float, help="+rank: rank by the predicted mean plus this many standard "
                                                       f"deviations (default: {G['rank_explore']})")
+    p.add_argument("--rank-features", choices=("gpt", "onehot"),
+                   help="+rank: the predictor's features, the GPT's hidden states or a one-hot of the genome "
+                        "(default: gpt with +gpt, else onehot)")
     p.add_argument("--rank-predictor", choices=("trees", "gp"),
                    help=f"+rank: scikit-learn extra trees or Gaussian process (default: {G['rank_predictor']})")
     p.add_argument("--epochs", type=int, help="training epochs per candidate (default: 4 on digits, else 6)")

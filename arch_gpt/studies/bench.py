@@ -36,7 +36,7 @@ RUNS, RESULTS_JSON, RESULTS_MD, PLOT, CONFIG = "runs.jsonl", "results.json", "re
 
 NEWER_DEFAULTS = {"cond_steps": GPT_DEFAULTS["cond_steps"], "cond_lr": GPT_DEFAULTS["cond_lr"],
                   "rank_pool": GPT_DEFAULTS["rank_pool"], "rank_predictor": GPT_DEFAULTS["rank_predictor"],
-                  "rank_explore": GPT_DEFAULTS["rank_explore"],
+                  "rank_explore": GPT_DEFAULTS["rank_explore"], "rank_features": None,
                   "population": None, "top_k": GPT_DEFAULTS["top_k"], "temperature": GPT_DEFAULTS["temperature"],
                   "top_p": GPT_DEFAULTS["top_p"]}
 
@@ -60,7 +60,8 @@ class BenchConfig:
     cond_lr: float = GPT_DEFAULTS["cond_lr"]  # at this learning rate
     rank_pool: int = GPT_DEFAULTS["rank_pool"]  # +rank: proposals per evaluated candidate,
     rank_predictor: str = GPT_DEFAULTS["rank_predictor"]  # ranked by this scikit-learn predictor,
-    rank_explore: float = GPT_DEFAULTS["rank_explore"]  # by its mean + this many standard deviations
+    rank_explore: float = GPT_DEFAULTS["rank_explore"]  # by its mean + this many standard deviations,
+    rank_features: str | None = None  # on these features (None: the GPT's with +gpt, else one-hot)
     population: int | None = None  # of every strategy (None: the paper's 30)
     top_k: int = GPT_DEFAULTS["top_k"]  # +gpt: reconstruction's sampling (1: greedy),
     temperature: float = GPT_DEFAULTS["temperature"]
@@ -77,7 +78,9 @@ class BenchConfig:
               "finetune_lr": self.finetune_lr} if spec.finetune else {}
         cond = {"cond_steps": self.cond_steps, "cond_lr": self.cond_lr} if spec.cond else {}
         rank = {"rank_pool": self.rank_pool, "rank_predictor": self.rank_predictor,
-                "rank_explore": self.rank_explore} if spec.rank else {}
+                "rank_explore": self.rank_explore, "rank_features": self.rank_features} if spec.rank else {}
+        if spec.rank and self.rank_features == "gpt" and not spec.gpt:
+            gpt = {"model": self.model}
         return SearchConfig(strategy=label, space=self.space, benchmark=self.benchmark, num_classes=self.num_classes,
                             budget=budget, seed=seed, population=self.population, **gpt, **ft, **cond, **rank)
 
@@ -155,7 +158,7 @@ def run_study(config: BenchConfig, table: TabularBenchmark | None = None, model:
     config = replace(config, num_classes=config.num_classes or table.num_classes)
     space = build_space(config.search_config("random", 1, 0), table=table)
     space.choice_tokens()  # the units' allowed tokens, computed once for all runs
-    if model is None and any(spec.gpt for spec in specs):
+    if model is None and any(spec.gpt or (spec.rank and config.rank_features == "gpt") for spec in specs):
         model = load_model(config.model)
     evaluator = TabularEvaluator(table)
     optimum_key, optimum = table.optimum()
