@@ -9,7 +9,10 @@ allowed-token masking), and run ga and random on a table over the same seeds as 
   uniform among all allowed tokens where no conv is allowed.
 
 Each control's mean test accuracy is compared with ``ga+gpt`` / ``random+gpt`` of an existing bench folder
-(two-sided Mann-Whitney U, scipy). Run by hand (about 2 min per table on 2 cores), e.g.::
+(two-sided Mann-Whitney U, scipy). With ``--rank`` the controls run with pre-screening too (``ga+conv+rank``: the
+stand-in reconstructs, a one-hot predictor ranks, the bench folder's population and rank settings) and are compared
+with the folder's ``ga+gpt+rank`` (run it with ``--rank-features onehot`` for a like-for-like ranking). Run by hand
+(about 2 min per table on 2 cores), e.g.::
 
     python bench/reconstruction_controls.py --bench bench/results/tabular/nasbench201_cifar10 \
         --benchmark ../shared/benchmarks/nasbench201_cifar10.json --corpus /tmp/arch-gpt-nb101-corpus
@@ -22,6 +25,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -79,20 +83,24 @@ class ConvPrior:
         return out
 
 
-def run_control(name, model, space, table, strategies, budgets, seeds, mask_rate) -> list:
+def run_control(name, model, space, table, strategies, budgets, seeds, config: dict, rank: bool) -> list:
     evaluator, (_, optimum) = TabularEvaluator(table), table.optimum()
     records = []
+    extra = {"rank_pool": config.get("rank_pool", 5), "rank_predictor": config.get("rank_predictor", "gp"),
+             "rank_explore": config.get("rank_explore", 1.0), "rank_features": "onehot"} if rank else {}
     for strategy in strategies:
         for budget in budgets:
             for seed in range(seeds):
                 space.clear_cache()
                 # top_k=2 turns the reconstructor's greedy cache off (the conv prior draws every time)
-                search = build_search(SearchConfig(strategy=f"{strategy}+gpt", space=space.name, budget=budget,
-                                                   seed=seed, mask_rate=mask_rate, top_k=2, benchmark=table.path),
+                search = build_search(SearchConfig(strategy=f"{strategy}+gpt" + ("+rank" if rank else ""),
+                                                   space=space.name, budget=budget, seed=seed,
+                                                   mask_rate=config["mask_rate"], top_k=2, benchmark=table.path,
+                                                   population=config.get("population"), **extra),
                                       table=table, space=space, evaluator=evaluator, model=model)
                 result = search.run(progress=False)
-                records.append(RunRecord.from_result(f"{strategy}+{name}", budget, seed, result, optimum.fitness,
-                                                     optimum.test_acc))
+                records.append(RunRecord.from_result(f"{strategy}+{name}" + ("+rank" if rank else ""), budget, seed,
+                                                     result, optimum.fitness, optimum.test_acc))
     return records
 
 
@@ -102,7 +110,12 @@ def main() -> None:
     p.add_argument("--benchmark", type=Path, required=True)
     p.add_argument("--corpus", type=Path, required=True, help="the NB-101 corpus folder the GPT was pre-trained on")
     p.add_argument("--budgets", default="100,600")
+    p.add_argument("--bases", default="ga,random", help="base strategies of the controls")
+    p.add_argument("--rank", action="store_true", help="controls with pre-screening, against X+gpt+rank")
+    p.add_argument("--out-name", default="controls", help="writes <bench>/<out-name>.json and .md")
     args = p.parse_args()
+    suffix = "+rank" if args.rank else ""
+    bases = args.bases.split(",")
     config, gpt_runs = load_study(args.bench)
     budgets = [int(b) for b in args.budgets.split(",")]
     table = TabularBenchmark.load(args.benchmark)
@@ -114,22 +127,22 @@ def main() -> None:
     seeds = 1 + max(r.seed for r in gpt_runs)
     records = []
     for name, model in (("bigram", BigramPrior(args.corpus)), ("conv", ConvPrior())):
-        records += run_control(name, model, space, table, ["ga", "random"], budgets, seeds, config["mask_rate"])
+        records += run_control(name, model, space, table, bases, budgets, seeds, config, args.rank)
     for r in records:
         by[r.strategy, r.budget].append(r.best_test)
     lines = [f"# Reconstruction controls on {config['space']} ({args.benchmark.name})", "",
-             f"Command: `python bench/reconstruction_controls.py --bench {args.bench} --benchmark {args.benchmark} "
-             f"--corpus {args.corpus} --budgets {args.budgets}`; seeds 0..{seeds - 1}, mask rate "
+             f"Command: `python {' '.join(sys.argv)}`; seeds 0..{seeds - 1}, mask rate "
              f"{config['mask_rate']}. Test accuracy (%) of the best-by-fitness architecture; p: two-sided "
              "Mann-Whitney U against the GPT.", "",
              "| strategy | budget | mean ± std | vs | GPT mean | p |", "|---|---|---|---|---|---|"]
-    rows = [Versus.of(f"{base}+{name}", budget, by[f"{base}+{name}", budget], f"{base}+gpt", by[f"{base}+gpt", budget])
-            for base in ("ga", "random") for budget in budgets if by[f"{base}+gpt", budget]
+    rows = [Versus.of(f"{base}+{name}{suffix}", budget, by[f"{base}+{name}{suffix}", budget], f"{base}+gpt{suffix}",
+                      by[f"{base}+gpt{suffix}", budget])
+            for base in bases for budget in budgets if by[f"{base}+gpt{suffix}", budget]
             for name in ("bigram", "conv")]
     lines += [row.markdown() for row in rows]
-    atomic_write_text(args.bench / "controls.json", json.dumps(
-        {"rows": rows, "runs": [r.to_dict() for r in records]}, indent=1) + "\n")
-    atomic_write_text(args.bench / "controls.md", "\n".join(lines) + "\n")
+    atomic_write_text(args.bench / f"{args.out_name}.json", json.dumps(
+        {"rows": [asdict(r) for r in rows], "runs": [r.to_json() for r in records]}, indent=1) + "\n")
+    atomic_write_text(args.bench / f"{args.out_name}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

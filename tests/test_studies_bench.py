@@ -282,3 +282,11 @@ def test_committed_study_results_still_load():
     for folder in folders:
         _, records = load_study(folder)
         assert records and all(isinstance(r, RunRecord) for r in records)
+
+
+def test_pairs_compare_each_label_with_its_base_and_one_modifier_less():
+    from arch_gpt.studies.report import pairs
+    got = pairs(["re", "ga", "ga+gpt", "ga+gpt+ft", "ga+rank", "ga+gpt+rank", "ga+gpt+cond+rank"])
+    assert set(got) == {("ga", "ga+gpt"), ("ga", "ga+gpt+ft"), ("ga+gpt", "ga+gpt+ft"), ("ga", "ga+rank"),
+                        ("ga", "ga+gpt+rank"), ("ga+rank", "ga+gpt+rank"), ("ga+gpt", "ga+gpt+rank"),
+                        ("ga", "ga+gpt+cond+rank"), ("ga+gpt+rank", "ga+gpt+cond+rank")}

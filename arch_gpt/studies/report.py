@@ -129,14 +129,16 @@ def summarize(records: Sequence[RunRecord], optimum_key: str) -> list[Summary]:
 
 
 def pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
-    """The comparisons among ``labels``: X vs X+gpt, X vs X+gpt+ft and X+gpt vs X+gpt+ft, where both ran."""
+    """The comparisons among ``labels``, where both ran: each label against its base strategy and against every
+    label one modifier shorter (X vs X+gpt, X+gpt vs X+gpt+ft, X+rank vs X+gpt+rank, X+gpt vs X+gpt+rank, ...)."""
     present = list(dict.fromkeys(labels))
     out = []
     for label in present:
         if "+" not in label:
             continue
-        base = label.split("+")[0]
-        for other in (base, base + "+gpt"):
+        base, *mods = label.split("+")
+        shorter = [base + "".join(f"+{m}" for m in mods if m != drop) for drop in mods]
+        for other in dict.fromkeys([base, *shorter]):
             if other != label and other in present:
                 out.append((other, label))
     return sorted(out, key=lambda p: (p[1].count("+"), present.index(p[1]), p[0].count("+")))
