@@ -25,7 +25,7 @@ import torch
 from arch_gpt.errors import UserInputError
 from arch_gpt.io import append_jsonl, atomic_write_text, read_jsonl
 from arch_gpt.search.evaluators.tabular import TabularBenchmark
-from arch_gpt.search.spec import SearchConfig, build_search, load_model
+from arch_gpt.search.spec import DEFAULT_MODEL, SearchConfig, build_search, load_model
 
 OUT = Path(__file__).parent / "results" / "tuning"
 
@@ -79,7 +79,7 @@ def main() -> None:
     for text in args.variants:
         start = perf_counter()
         row = run_variant(text, table, args.space, args.budget, range(1000, 1000 + args.seeds), model)
-        row.update(model=args.model or "default", table=Path(args.benchmark).name, wall_s=round(perf_counter() - start, 1),
+        row.update(model=(args.model or DEFAULT_MODEL) if "+gpt" in text.split()[0] else "none", table=Path(args.benchmark).name, wall_s=round(perf_counter() - start, 1),
                    machine=f"{platform.platform()}, {torch.get_num_threads()} torch threads")
         append_jsonl(log, [row])
         print(json.dumps(row))
