@@ -10,7 +10,7 @@ the new method against regularized evolution and against its no-GPT twin. Run by
         --table nb201-c10 bench/results/gpt13/nb201_c10_paper bench/results/gpt13/nb201_c10_new \
         --table nb201-c100 ... --method ga+gpt+rank@p10 --twin ga+rank@p10 --re re
 
-Writes ``OUT.json`` and ``OUT.md``.
+Writes ``OUT.json``, ``OUT.md`` and ``OUT.png`` (test accuracy against budget, a panel per table).
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import numpy as np
 from arch_gpt.errors import UserInputError
 from arch_gpt.io import atomic_write_text
 from arch_gpt.studies.bench import load_study
+from arch_gpt.studies.plots import plot_budget_panels
 from arch_gpt.studies.stats import mann_whitney_p
 
 GOALS = {"nb201-c10": 94.30, "nb201-c100": 73.30, "macro": 93.10}
@@ -61,6 +62,7 @@ def main() -> None:
              "fine-tune included). p: two-sided Mann-Whitney U on best fitness.", ""]
     payload = {"command": sys.argv, "tables": {}}
     pairs = [(args.method, args.re), (args.method, args.twin)] + [tuple(x.split(":")) for x in args.extra]
+    panels = []
     for name, *folders in args.table:
         runs, configs = gather(folders)
         goal = GOALS.get(name)
@@ -90,9 +92,12 @@ def main() -> None:
                 lines.append(f"| {a} vs {b} | {budget} | {row['fitness_a']:.3f} | {row['fitness_b']:.3f} | "
                              f"{row['p_fitness']:.3g} | {row['test_a']:.3f} | {row['test_b']:.3f} | {row['p_test']:.3g} |")
         lines.append("")
+        panels.append((name, rows, goal))
         payload["tables"][name] = {"folders": folders, "configs": configs, "rows": rows, "comparisons": verdict}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(payload, indent=1, default=float) + "\n")
+    plot_budget_panels(panels, args.out.with_suffix(".png"))
+    lines.append(f"![test accuracy against budget]({args.out.with_suffix('.png').name})")
     atomic_write_text(args.out.with_suffix(".md"), "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -99,3 +99,32 @@ def plot_correlation(x: Sequence[float], y: Sequence[float], few_epochs: int, mo
     ax.set_title(title)
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
+
+
+def plot_budget_panels(panels: Sequence[tuple[str, Sequence[dict], float | None]], path: Path) -> None:
+    """One panel per table: mean test accuracy of the best-by-fitness architecture against the budget, one styled
+    line per strategy with ±1 std error bars, the goal as a dashed line. ``panels``: (title, rows, goal) with rows
+    holding ``strategy``, ``budget``, ``test_mean``, ``test_std``."""
+    fig = Figure(figsize=(5.2 * len(panels), 4.6))
+    axes = fig.subplots(1, len(panels), squeeze=False)
+    for ax, (title, rows, goal) in zip(axes[0], panels):
+        strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+        for i, strategy in enumerate(strategies):
+            mine = sorted((r for r in rows if r["strategy"] == strategy), key=lambda r: r["budget"])
+            st = style(i)
+            ax.errorbar([r["budget"] for r in mine], [r["test_mean"] for r in mine], [r["test_std"] for r in mine],
+                        color=st["color"], linestyle=st["linestyle"], marker=st["marker"], markersize=4, capsize=2,
+                        linewidth=1.2, label=strategy)
+        if goal is not None:
+            ax.axhline(goal, color="k", linestyle="--", linewidth=0.8, label=f"goal at 100 ({goal:.2f})")
+        ax.set_xscale("log")
+        budgets = sorted({r["budget"] for r in rows})
+        ax.set_xticks(budgets, [str(b) for b in budgets])
+        ax.minorticks_off()
+        ax.set_title(title)
+        ax.set_xlabel("budget (evaluations, log scale)")
+        ax.set_ylabel("test accuracy of the best-by-fitness architecture (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, ncol=2, loc="lower right")
+    fig.tight_layout()
+    save_figure(fig, path, dpi=120)
