@@ -131,6 +131,21 @@ def test_sampling_is_reproducible_with_the_same_generator(gpt, archs):
     assert first == second
 
 
+def test_a_tiny_nucleus_is_greedy_and_a_full_one_samples(gpt, archs):
+    contexts = contexts_of(archs)
+    greedy = gpt.predict_next_tokens(contexts)
+    assert gpt.predict_next_tokens(contexts, top_k=50, top_p=1e-9, rng=np.random.default_rng(0)) == greedy
+    draws = {tuple(gpt.predict_next_tokens(contexts, top_k=50, temperature=5.0, top_p=1.0,
+                                           rng=np.random.default_rng(s))) for s in range(5)}
+    assert len(draws) > 1
+
+
+@pytest.mark.parametrize("top_p", [0.0, 1.5, -0.1, float("nan"), True])
+def test_top_p_must_be_in_the_unit_interval(gpt, top_p):
+    with pytest.raises(ModelInputError, match=r"^top_p: must be a number in \(0, 1\]"):
+        gpt.predict_next_tokens([[]], top_k=2, top_p=top_p)
+
+
 def test_top_k_must_be_positive(gpt):
     with pytest.raises(ModelInputError, match="top_k"):
         gpt.predict_next_tokens([[]], top_k=0)
