@@ -31,7 +31,7 @@ from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, snapsho
 from arch_gpt.io import _UMASK, atomic_write_text, read_json  # _UMASK: the process umask, read once by arch_gpt.io
 from arch_gpt.errors import UserInputError
 
-BUNDLED_MODELS: tuple[str, ...] = ("arch-gpt-nasbench101",)
+BUNDLED_MODELS: tuple[str, ...] = ("arch-gpt-nasbench101", "arch-gpt-all-spaces")
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 TRAINING_RECORD_FILE = "arch_gpt_training.json"
 TEMPLATE_NAME = "arch_gpt.md"

@@ -421,3 +421,33 @@ def test_save_into_a_file_or_under_one_names_it(gpt, tmp_path):
     assert (tmp_path / "taken").read_text() == "mine"
     with pytest.raises(hub.CheckpointFileError, match="directory"):
         gpt.save_pretrained(None)
+
+
+ALL_SPACES = hub.PRETRAINED_DIR / "arch-gpt-all-spaces"
+
+
+@pytest.mark.skipif(not (ALL_SPACES / "config.json").is_file(), reason="all-spaces checkpoint not bundled")
+def test_all_spaces_checkpoint_is_bundled_with_the_fitness_tokens():
+    """The second bundled name resolves offline; its vocabulary ends with the fitness tokens, which the GPT never
+    ranks among its likely next layers (they were never a training target)."""
+    import torch
+
+    from arch_gpt.tokenizer import FITNESS_TOKENS
+    from arch_gpt.zoo import nasbench201
+
+    assert "arch-gpt-all-spaces" in hub.BUNDLED_MODELS and "arch-gpt-nasbench101" in hub.BUNDLED_MODELS
+    assert hub.pretrained_path("arch-gpt-all-spaces") == ALL_SPACES
+    gpt = ArchGPT.from_pretrained("arch-gpt-all-spaces", device="cpu")
+    tok = gpt.tokenizer
+    assert tok.fitness_tokens == list(FITNESS_TOKENS)
+    assert tok.tokens_to_ids(FITNESS_TOKENS) == list(range(tok.vocab_size - 3, tok.vocab_size))
+    assert (gpt.model.config.n_embd, gpt.model.config.n_positions, gpt.window) == (64, 11, 10)
+    assert gpt.block_classifier is not None
+    arch = nasbench201.expand(["nor_conv_3x3"] * 6, num_classes=10).architecture
+    tokens = [t for t in tok.hf.convert_ids_to_tokens(tok.encode(arch))[1:-1]]
+    contexts = [tokens[:k] for k in (0, 3, 10, 40)]
+    logits = gpt.next_token_logits(contexts)
+    top = torch.topk(logits, 5, dim=-1).indices
+    assert not set(top.flatten().tolist()) & set(tok.tokens_to_ids(FITNESS_TOKENS))
+    card = (ALL_SPACES / "README.md").read_text()
+    assert "## Held-out accuracy per space" in card and "/work/" not in card and "/tmp" not in card
