@@ -5,8 +5,8 @@ bottom third by fitness, never test accuracy) and the GPT is fine-tuned on its u
 prefix token (:data:`~arch_gpt.tokenizer.tokenization.FITNESS_TOKENS`); the reconstructor then conditions every
 prediction on the top token, so masked units are filled the way the fittest third of the search fills them.
 
-The fine-tune starts from the pre-trained weights every generation (``steps`` full-batch AdamW steps, dropout
-off), so the conditioned model is a function of the evaluations so far: a resumed run rebuilds it exactly from
+The fine-tune starts from the pre-trained weights every generation (``steps`` AdamW steps on batches of
+``batch_size`` unit examples drawn by count with a generator seeded from the history's size, dropout off), so the conditioned model is a function of the evaluations so far: a resumed run rebuilds it exactly from
 the restored history. The model needs the three fitness tokens in its vocabulary (``arch-gpt-all-spaces`` has them).
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ class ConditionedFinetuner(OnlineFinetuner):
     """``on_generation`` hook: refit the fitness-conditioned GPT on all evaluations, then condition on the top."""
 
     def __init__(self, model: ArchGPT, space: SearchSpace, reconstructor: GPTReconstructor, steps: int = 20,
-                 lr: float = 3e-3, min_records: int = 6):
+                 lr: float = 3e-3, min_records: int = 6, batch_size: int = 128):
         missing = [t for t in FITNESS_TOKENS if not model.tokenizer.in_vocab(t)]
         if missing:
             raise UserInputError(f"model: +cond needs a GPT whose vocabulary has the fitness tokens "
@@ -42,7 +42,7 @@ class ConditionedFinetuner(OnlineFinetuner):
                                  f"--model arch-gpt-all-spaces or drop +cond")
         if min_records < 3:
             raise UserInputError(f"cond_min_records: must be at least 3, got {min_records}")
-        self.reconstructor, self.min_records = reconstructor, min_records
+        self.reconstructor, self.min_records, self.batch_size = reconstructor, min_records, batch_size
         super().__init__(model, space, steps=steps, top_k=1, lr=lr)
 
     def reset(self) -> None:
@@ -62,6 +62,6 @@ class ConditionedFinetuner(OnlineFinetuner):
         seconds = self.seconds
         super().reset()  # from the pre-trained weights: a function of the evaluations so far
         self.seconds = seconds
-        self.fit([r.key for r in records], prefixes=fitness_terciles(records))
+        self.fit([r.key for r in records], prefixes=fitness_terciles(records), batch_size=self.batch_size)
         self.model.model.eval()
         self.reconstructor.condition = FITNESS_TOKENS[0]

@@ -10,6 +10,7 @@ restored by :meth:`OnlineFinetuner.reset` before each run, so runs do not leak i
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from time import perf_counter
 from typing import Sequence
 
@@ -77,22 +78,37 @@ class OnlineFinetuner:
                 targets.append(ids.index(tok.tokens_to_ids([target])[0]))
         return contexts, allowed, targets
 
-    def fit(self, keys: list[str], steps: int | None = None, prefixes: Sequence[str] | None = None) -> None:
+    def fit(self, keys: list[str], steps: int | None = None, prefixes: Sequence[str] | None = None,
+            batch_size: int | None = None) -> None:
         """``steps`` (default: the finetuner's) AdamW steps on the unit choices of the architectures ``keys``
-        (contexts prefixed by ``prefixes``, see :meth:`examples`)."""
+        (contexts prefixed by ``prefixes``, see :meth:`examples`). Identical examples are merged and weighted by
+        their count (the same loss, less work); with ``batch_size`` each step takes that many of them, drawn
+        with a torch generator seeded by the number of keys, so a fit is a function of its inputs."""
         start = perf_counter()
         contexts, allowed, targets = self.examples(keys, prefixes)
         if contexts:
+            merged = Counter((tuple(c), tuple(a), t) for c, a, t in zip(contexts, allowed, targets))
+            contexts = [list(c) for c, _, _ in merged]
+            allowed = [list(a) for _, a, _ in merged]
+            device = self.model.device
+            weight = torch.tensor(list(merged.values()), dtype=torch.float32, device=device)
             ids, mask = self.model.context_ids(contexts)
-            ids, mask = ids.to(self.model.device), mask.to(self.model.device)
+            ids, mask = ids.to(device), mask.to(device)
             width = max(len(a) for a in allowed)
-            index = torch.tensor([a + [a[0]] * (width - len(a)) for a in allowed], device=self.model.device)
-            valid = torch.tensor([[j < len(a) for j in range(width)] for a in allowed], device=self.model.device)
-            target = torch.tensor(targets, device=self.model.device)
+            index = torch.tensor([a + [a[0]] * (width - len(a)) for a in allowed], device=device)
+            valid = torch.tensor([[j < len(a) for j in range(width)] for a in allowed], device=device)
+            target = torch.tensor([t for _, _, t in merged], device=device)
+            draw = torch.Generator().manual_seed(len(keys))
+            gpt = self.model.model
             for _ in range(self.steps if steps is None else steps):
-                logits = self.model.model(input_ids=ids, attention_mask=mask).logits[:, -1, :]
-                choice = logits.gather(1, index).masked_fill(~valid, float("-inf"))
-                loss = F.cross_entropy(choice, target)
+                rows = slice(None) if batch_size is None or batch_size >= len(contexts) else \
+                    torch.multinomial(weight.cpu(), batch_size, replacement=True, generator=draw).to(device)
+                # the LM head on the last position and the allowed rows only: the same logits, a fraction of the work
+                hidden = gpt.transformer(input_ids=ids[rows], attention_mask=mask[rows]).last_hidden_state[:, -1, :]
+                choice = torch.einsum("bd,bkd->bk", hidden, gpt.lm_head.weight[index[rows]])
+                losses = F.cross_entropy(choice.masked_fill(~valid[rows], float("-inf")), target[rows],
+                                         reduction="none")
+                loss = losses.mean() if isinstance(rows, torch.Tensor) else (losses * weight).sum() / weight.sum()
                 self.optimizer.zero_grad()
                 loss.backward()
                 self.optimizer.step()
