@@ -116,7 +116,7 @@ class ArchGPT:
         self.tokenizer = tokenizer
         self.block_classifier = block_classifier.to(self.device).eval() if block_classifier is not None else None
         self.stages = list(stages)
-        self._special_ids = torch.tensor(tokenizer.tokens_to_ids(SPECIAL_TOKENS))
+        self._special_ids = torch.tensor(tokenizer.non_layer_ids)
         self.version = 0  # bumped by whoever changes the weights in place, so prediction caches know to drop
 
     # --- construction / files ------------------------------------------------------------
