@@ -1,7 +1,8 @@
 """The search's named defaults, in a module that imports nothing heavy (the CLI builds its help from it)."""
 from __future__ import annotations
 
-DEFAULT_MODEL = "arch-gpt-nasbench101"
+DEFAULT_MODEL = "arch-gpt-nasbench101"  # the paper's GPT (NB-101 + torchvision): the default of +gpt and +gpt+ft
+COND_MODEL = "arch-gpt-all-spaces"  # every space's cells and the fitness tokens: the default of +gpt+cond
 DEFAULT_SPACE = "blocks"
 DEFAULT_DATASET = "digits"
 DEFAULT_STRATEGY = "ga+gpt"

@@ -23,7 +23,7 @@ from arch_gpt.modeling import ArchGPT
 from arch_gpt.search.data import load_image_data
 from arch_gpt.search.datasets import ImageData
 from arch_gpt.search.defaults import (  # noqa: F401  (DEFAULT_MODEL and GPT_DEFAULTS are spec's API too)
-    DEFAULT_DATASET, DEFAULT_MODEL, DEFAULT_SPACE, DEFAULT_STRATEGY, GPT_DEFAULTS,
+    COND_MODEL, DEFAULT_DATASET, DEFAULT_MODEL, DEFAULT_SPACE, DEFAULT_STRATEGY, GPT_DEFAULTS,
 )
 from arch_gpt.search.evaluators.tabular import TabularBenchmark, TabularEvaluator, generic_format
 from arch_gpt.search.evaluators.training import TrainingConfig, TrainingEvaluator
@@ -371,7 +371,7 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
     reconstructor = finetuner = None
     features = config.rank_features or ("gpt" if spec.gpt else "onehot")
     if spec.gpt or (spec.rank and features == "gpt"):
-        model = model or load_model(config.gpt("model"), config.device)
+        model = model or load_model(config.model or (COND_MODEL if spec.cond else DEFAULT_MODEL), config.device)
     if spec.gpt:
         reconstructor = GPTReconstructor(model, mask_rate=config.gpt("mask_rate"), top_k=config.gpt("top_k"),
                                          temperature=config.gpt("temperature"), top_p=config.gpt("top_p"))

@@ -160,3 +160,12 @@ def test_resumed_cond_run_equals_an_uninterrupted_one(table, space, tmp_path):
         return result, [{k: v for k, v in json.loads(line).items() if k != "cost_s"}
                         for line in (out / "history.jsonl").read_text().splitlines()]
     assert comparable(tmp_path / "cut") == comparable(tmp_path / "full")
+
+
+def test_cond_defaults_to_the_bundled_gpt_with_fitness_tokens(table):
+    search = build_search(SearchConfig(strategy="ga+gpt+cond", space="nasbench201", benchmark=table.path,
+                                       budget=20), table=table)
+    assert all(search.finetuner.model.tokenizer.in_vocab(t) for t in FITNESS_TOKENS)
+    plain = build_search(SearchConfig(strategy="ga+gpt", space="nasbench201", benchmark=table.path, budget=20),
+                         table=table)
+    assert not plain.strategy.reconstructor.model.tokenizer.in_vocab(FITNESS_TOKENS[0])  # the paper's GPT

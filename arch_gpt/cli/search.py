@@ -39,7 +39,8 @@ def add_search_options(p: argparse.ArgumentParser) -> None:
                    help="a generic table: comma-separated cost fields kept with each record (e.g. params,flops)")
     p.add_argument("--num-classes", type=int,
                    help="classes of the network's head (default: the dataset's, or from the table's file name)")
-    p.add_argument("--model", help=f"+gpt: ArchGPT bundled name, folder or Hub id (default: {G['model']})")
+    p.add_argument("--model", help=f"+gpt: ArchGPT bundled name, folder or Hub id (default: {G['model']}; "
+                                   "arch-gpt-all-spaces with +cond)")
     p.add_argument("--mask-rate", type=float, help=f"+gpt: initial mask rate, decays to 0 (default: {G['mask_rate']})")
     p.add_argument("--top-k", type=int, help="+gpt: 1 = greedy predictions, k > 1 samples among the k likeliest "
                                              f"(default: {G['top_k']})")
