@@ -1,7 +1,8 @@
 """Does the GPT earn its place? The issue-13 verdict from finished ``arch-gpt bench`` folders, per table.
 
 Reads the study folders of each table (e.g. the paper's strategies at population 30 and the new ones at their
-tuned population), tags a label with ``@pN`` when its folder set a population, and writes per table: mean ± std
+tuned population), tags a label with ``@pN`` when its folder set a population and a GPT label with ``/MODEL`` (the
+GPT's bundled name less ``arch-gpt-``), and writes per table: mean ± std
 of the test accuracy of the best-by-fitness architecture (the goal's measure) and of the best fitness, per
 strategy and budget; then the verdict rows: two-sided Mann-Whitney U (scipy) on best fitness at each budget for
 the new method against regularized evolution and against its no-GPT twin. Run by hand::
@@ -39,9 +40,11 @@ def gather(folders: list[str]) -> tuple[dict, dict]:
         config, records = load_study(folder)
         tag = f"@p{config['population']}" if config.get("population") else ""
         configs[folder] = config
+        model = str(config.get("model", "")).removeprefix("arch-gpt-")
         for r in records:
+            gpt = f"/{model}" if "+gpt" in r.strategy or (config.get("rank_features") == "gpt") else ""
             per_gen = (r.search_s + r.finetune_s) / max(1, r.generations)
-            runs[r.strategy + tag, r.budget].append((r.seed, r.best_fitness, r.best_test, per_gen))
+            runs[r.strategy + tag + gpt, r.budget].append((r.seed, r.best_fitness, r.best_test, per_gen))
     return runs, configs
 
 
