@@ -21,6 +21,7 @@ from arch_gpt.search.spaces import create_space, list_spaces
 from arch_gpt.search.spaces.spec import SpecSpace, example_spec
 from arch_gpt.search.spec import SearchConfig, all_labels, build_search
 from arch_gpt.tokenizer import LayerTokenizer
+from arch_gpt.tokenizer.tokenization import FITNESS_TOKENS
 from arch_gpt.tokenizer.tokenization import layer_tokens
 from zoo_checks import declared_layers, executed_layers
 
@@ -202,8 +203,9 @@ def widths_table(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_gpt() -> ArchGPT:
     space, rng = create_space(WIDTHS_SPEC), np.random.default_rng(0)
-    tokenizer = LayerTokenizer.build([space.to_architecture(space.sample(rng)) for _ in range(30)])
-    return ArchGPT.create(tokenizer, device="cpu", **TINY)
+    base = LayerTokenizer.build([space.to_architecture(space.sample(rng)) for _ in range(30)])
+    tokenizer = LayerTokenizer.from_tokens([*base.ids_to_tokens(list(range(5, base.vocab_size))), *FITNESS_TOKENS])
+    return ArchGPT.create(tokenizer, device="cpu", **TINY)  # with the fitness tokens, for +cond
 
 
 @pytest.mark.parametrize("label", all_labels())
