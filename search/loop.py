@@ -7,7 +7,9 @@ evaluation), ``checkpoint.json`` (rewritten atomically after every generation), 
 the best individual's trained weights ``best.safetensors``. An evaluator that is :class:`~arch_gpt.search.protocols.KeepsRunFolder` gets the folder, one that
 :class:`~arch_gpt.search.protocols.KeepsWeights` is told after each checkpoint which weights to keep. ``resume=True`` continues from the checkpoint; with the same settings the final
 result equals that of an uninterrupted run (timings aside), because the RNG state, population, cache and
-history are all restored. ``search_s`` is all time but evaluation (so it includes reconstruction).
+history are all restored; ``on_generation`` is called once with the restored state before the first new
+generation, so a hook that rebuilds its model from the history (``+cond``) continues exactly. ``search_s`` is all
+time but evaluation (so it includes reconstruction and ranking).
 """
 from __future__ import annotations
 
