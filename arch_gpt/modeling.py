@@ -214,8 +214,7 @@ class ArchGPT:
         ids, mask = self.context_ids(contexts)
         if len(contexts) == 0:
             return torch.zeros((0, self.tokenizer.vocab_size))
-        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
-        return out.logits[:, -1, :].float().cpu()
+        return self.model.lm_head(self._last_hidden(ids, mask)).float().cpu()
 
     @torch.no_grad()
     def embed_contexts(self, contexts: Sequence[Sequence[str]]) -> np.ndarray:
@@ -224,8 +223,13 @@ class ArchGPT:
         if len(contexts) == 0:
             return np.zeros((0, int(self.model.config.n_embd)), dtype=np.float32)
         ids, mask = self.context_ids(contexts)
-        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), output_hidden_states=True)
-        return out.hidden_states[-1][:, -1, :].float().cpu().numpy()
+        return self._last_hidden(ids, mask).float().cpu().numpy()
+
+    def _last_hidden(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The transformer's output (after the final layer norm) at the last position: [B, n_embd]; the LM head
+        runs on this row only, a fraction of the work of the whole window."""
+        out = self.model.transformer(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
+        return out.last_hidden_state[:, -1, :]
 
     def _allowed_mask(self, allowed_tokens: Sequence[Collection[str] | None] | None, n: int) -> torch.Tensor:
         vocab = self.tokenizer.vocab_size

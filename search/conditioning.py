@@ -17,6 +17,7 @@ from arch_gpt.search.online import OnlineFinetuner
 from arch_gpt.search.protocols import SearchSpace
 from arch_gpt.search.reconstruction import GPTReconstructor
 from arch_gpt.search.records import FitnessRecord, SearchState
+from arch_gpt.search.unit_tokens import UnitTokens
 from arch_gpt.tokenizer.tokenization import FITNESS_TOKENS
 
 
@@ -34,7 +35,8 @@ class ConditionedFinetuner(OnlineFinetuner):
     """``on_generation`` hook: refit the fitness-conditioned GPT on all evaluations, then condition on the top."""
 
     def __init__(self, model: ArchGPT, space: SearchSpace, reconstructor: GPTReconstructor, steps: int = 20,
-                 lr: float = 3e-3, min_records: int = 6, batch_size: int = 128):
+                 lr: float = 3e-3, min_records: int = 6, batch_size: int = 128,
+                 tokens: UnitTokens | None = None):
         missing = [t for t in FITNESS_TOKENS if not model.tokenizer.in_vocab(t)]
         if missing:
             raise UserInputError(f"model: +cond needs a GPT whose vocabulary has the fitness tokens "
@@ -43,7 +45,11 @@ class ConditionedFinetuner(OnlineFinetuner):
         if min_records < 3:
             raise UserInputError(f"cond_min_records: must be at least 3, got {min_records}")
         self.reconstructor, self.min_records, self.batch_size = reconstructor, min_records, batch_size
-        super().__init__(model, space, steps=steps, top_k=1, lr=lr)
+        super().__init__(model, space, steps=steps, top_k=1, lr=lr, tokens=tokens)
+
+    def config(self) -> dict:
+        return {"kind": "cond", "steps": self.steps, "lr": self.lr, "min_records": self.min_records,
+                "batch_size": self.batch_size}
 
     def reset(self) -> None:
         """Pre-trained weights, a fresh optimizer, and no conditioning until the first fit (before every run)."""

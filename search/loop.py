@@ -28,7 +28,7 @@ from arch_gpt.search.execution import Executor, SerialExecutor
 from arch_gpt.search.export import write_best_genome
 from arch_gpt.search.pareto import pareto_front
 from arch_gpt.search.plotting import plot_convergence, plot_pareto
-from arch_gpt.search.protocols import GenerationHook, KeepsRunFolder, KeepsWeights, ProposesOne
+from arch_gpt.search.protocols import ConfiguredHook, GenerationHook, KeepsRunFolder, KeepsWeights, ProposesOne
 from arch_gpt.search.records import Candidate, FitnessRecord, HistoryEntry, Individual, SearchResult, SearchState
 
 if TYPE_CHECKING:  # pragma: no cover  (strategies.base imports this module to offer Strategy.run)
@@ -60,6 +60,8 @@ def run_search(strategy: "Strategy", output_dir: str | Path | None = None, resum
 def _run(strategy: "Strategy", output_dir, resume: bool, progress: bool, on_generation: GenerationHook | None,
          label: str | None, executor: Executor) -> SearchResult:
     label = label or strategy.label
+    config = {**strategy.config(),
+              **({"on_generation": on_generation.config()} if isinstance(on_generation, ConfiguredHook) else {})}
     out = Path(output_dir) if output_dir is not None else None
     ckpt = out / CHECKPOINT if out is not None else None
     if out is not None:
@@ -69,7 +71,7 @@ def _run(strategy: "Strategy", output_dir, resume: bool, progress: bool, on_gene
             raise UserInputError("resume: needs the output_dir of the run to continue")
         if not ckpt.is_file():
             raise UserInputError(f"resume: {ckpt} does not exist; nothing to resume")
-        state, rng = load_checkpoint(ckpt, strategy.config(), strategy.space)
+        state, rng = load_checkpoint(ckpt, config, strategy.space)
     else:
         state, rng = SearchState(), np.random.default_rng(strategy.seed)
     if out is not None:
@@ -103,7 +105,7 @@ def _run(strategy: "Strategy", output_dir, resume: bool, progress: bool, on_gene
                 done = _generation(strategy, state, rng, budget, executor, journal)
             if out is not None:
                 append_jsonl(out / HISTORY, (h.to_json() for h in state.history[-done:]))
-                save_checkpoint(ckpt, strategy.config(), state, rng)
+                save_checkpoint(ckpt, config, state, rng)
                 journal.clear()
             if isinstance(strategy.evaluator, KeepsWeights):
                 # after the checkpoint, so a resumed run still finds its parents' weights

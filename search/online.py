@@ -22,13 +22,14 @@ from arch_gpt.modeling import ArchGPT
 from arch_gpt.search.lru import LRU
 from arch_gpt.search.protocols import ParsesKeys, SearchSpace
 from arch_gpt.search.records import SearchState
-from arch_gpt.search.screening import UnitTokens
+from arch_gpt.search.unit_tokens import UnitTokens
 
 
 class OnlineFinetuner:
     """``on_generation`` callback that fine-tunes ``model`` (an ArchGPT) on the best architectures so far."""
 
-    def __init__(self, model: ArchGPT, space: SearchSpace, steps: int = 5, top_k: int = 10, lr: float = 1e-3):
+    def __init__(self, model: ArchGPT, space: SearchSpace, steps: int = 5, top_k: int = 10, lr: float = 1e-3,
+                 tokens: UnitTokens | None = None):
         for name, value in (("finetune_steps", steps), ("finetune_top", top_k)):
             if value < 1:
                 raise UserInputError(f"{name}: must be at least 1, got {value}")
@@ -38,10 +39,14 @@ class OnlineFinetuner:
             raise UserInputError(f"space {space.name!r}: the online fine-tune needs a space that parses keys")
         self.model, self.space, self.steps, self.top_k, self.lr = model, space, steps, top_k, lr
         self._initial = copy.deepcopy(model.model.state_dict())
-        self.tokens = UnitTokens()
+        self.tokens = tokens or UnitTokens()
         self._allowed_ids: LRU[list[int]] = LRU(4096)
         self.seconds = 0.0
         self.reset()
+
+    def config(self) -> dict:
+        """The settings a resumed run must share (checkpointed with the strategy's)."""
+        return {"kind": "finetune", "steps": self.steps, "top_k": self.top_k, "lr": self.lr}
 
     def reset(self) -> None:
         """Restore the initial weights and a fresh optimizer (call before every run)."""

@@ -26,7 +26,8 @@ Genome = Hashable  # space-specific and immutable
 
 __all__ = ["Genome", "Unit", "Candidate", "FitnessRecord", "SearchSpace", "Evaluator", "Reconstructor",
            "NextTokenPredictor", "BlockLabeller", "HasContextArchitecture", "HasBlockClasses", "HasConfig", "HasUnitModules", "ParsesKeys",
-           "SerializesGenomes", "KeepsRunFolder", "KeepsWeights", "RunsTrials", "ProposesOne", "GenerationHook"]
+           "SerializesGenomes", "KeepsRunFolder", "KeepsWeights", "RunsTrials", "ProposesOne", "GenerationHook",
+           "ConfiguredHook"]
 
 
 @dataclass(frozen=True)
@@ -207,3 +208,13 @@ class ProposesOne(Protocol):
 
 GenerationHook = Callable[[SearchState], None]
 """Called after each generation with the search state (the online fine-tune is one)."""
+
+
+@runtime_checkable
+class ConfiguredHook(Protocol):
+    """A generation hook whose settings shape the run (the online fine-tunes): its ``config()`` is checkpointed
+    beside the strategy's, so a resume with other settings is refused instead of silently diverging."""
+
+    def __call__(self, state: SearchState) -> None: ...
+
+    def config(self) -> dict: ...

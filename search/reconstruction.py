@@ -28,9 +28,9 @@ from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import ArchGPT
 from arch_gpt.search.lru import LRU
 from arch_gpt.search.protocols import (
-    BlockLabeller, Candidate, HasBlockClasses, HasContextArchitecture, NextTokenPredictor, SearchSpace, Unit,
+    BlockLabeller, Candidate, HasBlockClasses, NextTokenPredictor, SearchSpace, Unit,
 )
-from arch_gpt.tokenizer.tokenization import layer_tokens
+from arch_gpt.search.unit_tokens import UnitTokens
 
 
 @dataclass
@@ -48,7 +48,7 @@ class GPTReconstructor:
     """Algorithm 1 over any :class:`~arch_gpt.search.protocols.SearchSpace`, with a model such as ``ArchGPT``."""
 
     def __init__(self, model: NextTokenPredictor, mask_rate: float = 0.4, top_k: int = 1, temperature: float = 1.0,
-                 cache_size: int = 4096, top_p: float = 1.0):
+                 cache_size: int = 4096, top_p: float = 1.0, tokens: UnitTokens | None = None):
         if not isinstance(model, NextTokenPredictor):
             raise UserInputError(f"model: expected a next-token predictor such as ArchGPT (window, version, "
                                  f"predict_next_tokens), got {type(model).__name__}")
@@ -62,7 +62,7 @@ class GPTReconstructor:
         self.top_p = top_p
         self.window = int(model.window)
         self.cache_size = cache_size
-        self._tokens: LRU[list[str]] = LRU(cache_size)
+        self.unit_tokens = tokens or UnitTokens(cache_size)
         self._predictions: LRU[tuple[str | None, str | None]] = LRU(cache_size * 4)
         self._version = model.version
         self.condition: str | None = None  # +cond sets the top-quantile token once the model has learned it
@@ -80,15 +80,7 @@ class GPTReconstructor:
 
     def tokens(self, space: SearchSpace, candidate: Candidate) -> list[str]:
         """Layer tokens of the candidate's network (cached per key)."""
-        hit = self._tokens.get(candidate.key)
-        if hit is not None:
-            self._tokens.move_to_end(candidate.key)
-            return hit
-        architecture = space.context_architecture if isinstance(space, HasContextArchitecture) else \
-            space.to_architecture
-        tokens = layer_tokens(architecture(candidate.genome))
-        self._tokens.remember(candidate.key, tokens)
-        return tokens
+        return self.unit_tokens(space, candidate.key, candidate.genome)[0]
 
     def context(self, tokens: Sequence[str], start: int) -> list[str]:
         """The layer tokens before ``start`` the GPT sees; with a ``condition`` (``+cond``: a fitness-quantile

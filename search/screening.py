@@ -30,9 +30,9 @@ from sklearn.preprocessing import StandardScaler
 
 from arch_gpt.errors import UserInputError
 from arch_gpt.search.lru import LRU
-from arch_gpt.search.protocols import Genome, HasContextArchitecture, ParsesKeys, SearchSpace
+from arch_gpt.search.protocols import Genome, ParsesKeys, SearchSpace
 from arch_gpt.search.records import Candidate, SearchState
-from arch_gpt.tokenizer.tokenization import layer_tokens
+from arch_gpt.search.unit_tokens import UnitTokens
 
 PREDICTORS = ("trees", "gp")
 
@@ -44,21 +44,6 @@ class EmbedsContexts(Protocol):
     version: int
 
     def embed_contexts(self, contexts: Sequence[Sequence[str]]) -> np.ndarray: ...
-
-
-class UnitTokens:
-    """Per genome key: the layer tokens of its network (the context architecture where the space has one) and
-    its units' signature-token positions, cached."""
-
-    def __init__(self, cache_size: int = 8192):
-        self._cache: LRU[tuple[list[str], list[tuple[int, int]]]] = LRU(cache_size)
-
-    def __call__(self, space: SearchSpace, key: str, genome: Genome) -> tuple[list[str], list[tuple[int, int]]]:
-        """(tokens, [(unit index, signature position), ...])."""
-        def make():
-            build = space.context_architecture if isinstance(space, HasContextArchitecture) else space.to_architecture
-            return layer_tokens(build(genome)), [(u.index, u.layer_start) for u in space.units(genome)]
-        return self._cache.get_or_make(key, make)
 
 
 @runtime_checkable
@@ -73,8 +58,8 @@ class OneHotFeatures:
     """One-hot of each unit's choice: feature ``u<index>=<signature token>`` (no model involved)."""
     name = "onehot"
 
-    def __init__(self):
-        self.tokens = UnitTokens()
+    def __init__(self, tokens: UnitTokens | None = None):
+        self.tokens = tokens or UnitTokens()
 
     def features(self, space: SearchSpace, keys: Sequence[str], genomes: Sequence[Genome]) -> np.ndarray:
         rows = []
@@ -88,12 +73,12 @@ class GPTFeatures:
     """The GPT's hidden state at each unit's signature token, units concatenated in order (zero-padded)."""
     name = "gpt"
 
-    def __init__(self, model: EmbedsContexts):
+    def __init__(self, model: EmbedsContexts, tokens: UnitTokens | None = None):
         if not isinstance(model, EmbedsContexts):
             raise UserInputError(f"model: GPT ranking features need a model with embed_contexts (an ArchGPT), "
                                  f"got {type(model).__name__}")
         self.model = model
-        self.tokens = UnitTokens()
+        self.tokens = tokens or UnitTokens()
         self._rows: LRU[np.ndarray] = LRU(8192)
         self._version = model.version
 

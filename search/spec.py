@@ -38,6 +38,7 @@ from arch_gpt.search.records import SearchResult
 from arch_gpt.search.screening import PREDICTORS, GPTFeatures, OneHotFeatures, Screener
 from arch_gpt.search.spaces import create_space
 from arch_gpt.search.strategies import Strategy, create_strategy, list_strategies
+from arch_gpt.search.unit_tokens import UnitTokens
 
 MODIFIERS = ("gpt", "ft", "cond", "rank")  # in the order a label writes them
 GPT_OPTIONS = ("model", "mask_rate", "top_k", "temperature", "top_p")
@@ -369,24 +370,26 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
     space = space or build_space(config, data, table)
     evaluator = evaluator or build_evaluator(config, space, data, table)
     reconstructor = finetuner = None
+    tokens = UnitTokens()  # one token cache for reconstruction, the online fine-tunes and ranking features
     features = config.rank_features or ("gpt" if spec.gpt else "onehot")
     if spec.gpt or (spec.rank and features == "gpt"):
         model = model or load_model(config.model or (COND_MODEL if spec.cond else DEFAULT_MODEL), config.device)
     if spec.gpt:
         reconstructor = GPTReconstructor(model, mask_rate=config.gpt("mask_rate"), top_k=config.gpt("top_k"),
-                                         temperature=config.gpt("temperature"), top_p=config.gpt("top_p"))
+                                         temperature=config.gpt("temperature"), top_p=config.gpt("top_p"),
+                                         tokens=tokens)
         if spec.finetune:
             finetuner = OnlineFinetuner(model, space, config.gpt("finetune_steps"), config.gpt("finetune_top"),
-                                        config.gpt("finetune_lr"))
+                                        config.gpt("finetune_lr"), tokens=tokens)
         elif spec.cond:
             finetuner = ConditionedFinetuner(model, space, reconstructor, config.gpt("cond_steps"),
-                                             config.gpt("cond_lr"))
+                                             config.gpt("cond_lr"), tokens=tokens)
     screener = None
     if spec.rank:
         if not isinstance(space, ParsesKeys):
             raise UserInputError(f"strategy: +rank needs a space that rebuilds genomes from keys; {space.name!r} "
                                  f"does not")
-        screener = Screener(GPTFeatures(model) if features == "gpt" else OneHotFeatures(), pool=config.gpt("rank_pool"),
+        screener = Screener(GPTFeatures(model, tokens) if features == "gpt" else OneHotFeatures(tokens), pool=config.gpt("rank_pool"),
                             predictor=config.gpt("rank_predictor"), explore=config.gpt("rank_explore"))
     population = _pick(config.population, d.population)
     generations = _pick(config.generations, d.generations)

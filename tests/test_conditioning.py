@@ -11,6 +11,7 @@ import torch
 
 from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import TINY, ArchGPT
+from arch_gpt.search.checkpoint import CheckpointError
 from arch_gpt.search.conditioning import ConditionedFinetuner, fitness_terciles
 from arch_gpt.search.reconstruction import GPTReconstructor
 from arch_gpt.search.records import FitnessRecord, SearchState
@@ -145,12 +146,16 @@ def test_resumed_cond_run_equals_an_uninterrupted_one(table, space, tmp_path):
     cut = make()
     cut.finetuner.reset()
 
-    def hook(state):
-        cut.finetuner(state)
-        if state.generation == 3:
-            raise Killed
+    class KilledAfterThree:  # the run's hook, with its settings (checkpointed), that dies after generation 3
+        def config(self):
+            return cut.finetuner.config()
+
+        def __call__(self, state):
+            cut.finetuner(state)
+            if state.generation == 3:
+                raise Killed
     with pytest.raises(Killed):
-        cut.strategy.run(tmp_path / "cut", progress=False, on_generation=hook, label="ga+gpt+cond+rank")
+        cut.strategy.run(tmp_path / "cut", progress=False, on_generation=KilledAfterThree(), label="ga+gpt+cond+rank")
     cut.finetuner.restore()  # as Search.run does when a run ends, killed or not
     make().run(tmp_path / "cut", resume=True, progress=False)
 
@@ -160,6 +165,32 @@ def test_resumed_cond_run_equals_an_uninterrupted_one(table, space, tmp_path):
         return result, [{k: v for k, v in json.loads(line).items() if k != "cost_s"}
                         for line in (out / "history.jsonl").read_text().splitlines()]
     assert comparable(tmp_path / "cut") == comparable(tmp_path / "full")
+
+
+@pytest.mark.parametrize("label, first, second", [
+    ("ga+gpt+cond", {"cond_steps": 3}, {"cond_steps": 4}),
+    ("ga+gpt+cond", {"cond_lr": 1e-3}, {"cond_lr": 2e-3}),
+    ("ga+gpt+ft", {"finetune_steps": 2}, {"finetune_steps": 3}),
+])
+def test_resume_with_other_finetune_settings_is_refused(table, space, tmp_path, label, first, second):
+    """The fine-tune's settings are checkpointed with the strategy's: another value cannot resume silently."""
+    model = tiny_gpt(space)
+
+    def make(options):
+        return build_search(SearchConfig(strategy=label, space="nasbench201", benchmark=table.path, budget=16,
+                                         population=8, seed=0, **options), table=table, model=model)
+    make(first).run(tmp_path, progress=False)
+    make(first).run(tmp_path, resume=True, progress=False)  # the same settings resume
+    with pytest.raises(CheckpointError, match=r"field 'config\.on_generation' is .* but this run"):
+        make(second).run(tmp_path, resume=True, progress=False)
+
+
+def test_one_search_shares_one_token_cache(table, space):
+    """Reconstruction, the conditioned fine-tune and ranking read a genome's tokens from one cache."""
+    search = build_search(SearchConfig(strategy="ga+gpt+cond+rank", space="nasbench201", benchmark=table.path,
+                                       budget=20), table=table, model=tiny_gpt(space))
+    tokens = search.strategy.reconstructor.unit_tokens
+    assert search.finetuner.tokens is tokens and search.strategy.screener.featurizer.tokens is tokens
 
 
 def test_cond_defaults_to_the_bundled_gpt_with_fitness_tokens(table):

@@ -189,7 +189,7 @@ def test_token_lists_are_cached_per_key(trained):
     rec = GPTReconstructor(trained, mask_rate=1.0)
     cands = _cands(3)
     rec.reconstruct(SPACE, cands, 0.0, np.random.default_rng(0))
-    assert set(rec._tokens) == {c.key for c in cands}
+    assert {key for _, key in rec.unit_tokens._cache} == {c.key for c in cands}
 
 
 def test_greedy_predictions_are_cached_until_the_model_changes(trained):
