@@ -139,6 +139,21 @@ def test_macro_study_without_gpt(files, tmp_path):
     assert len(records) == 8 and all(r.best_test == r.best_fitness for r in records)
 
 
+def test_report_covers_every_finished_run_of_the_folder(files, tmp_path):
+    """A later invocation that adds a strategy reports the earlier one's runs too, and records both commands."""
+    first = config(files, tmp_path, space="nasbench-macro", strategies=("random",), seeds=2)
+    run_study(first, progress=False)
+    run_study(BenchConfig(**{**first.__dict__, "strategies": ("re",), "seeds": 3}), progress=False)
+    out = Path(first.output)
+    data = json.loads((out / "results.json").read_text())
+    assert sorted((r["strategy"], r["seed"]) for r in data["runs"]) == sorted(
+        [("random", s) for b in first.budgets for s in range(2)] + [("re", s) for b in first.budgets for s in range(3)])
+    assert data["config"]["strategies"] == ["re", "random"]
+    md = (out / "results.md").read_text()
+    assert "| random |" in md and "| re |" in md and "**seeds:** 0..2" in md
+    assert len((out / "commands.jsonl").read_text().splitlines()) == 2
+
+
 def test_cli_runs_macro_with_gpt(files, model_dir, tmp_path, capsys):
     code = main(["bench", "--space", "nasbench-macro", "--benchmark", str(files["nasbench-macro"]),
                  "--strategies", "ga,ga+gpt,ga+gpt+ft", "--budgets", "40", "--seeds", "2", "--model", str(model_dir),

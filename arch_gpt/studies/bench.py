@@ -4,7 +4,8 @@ Every strategy x budget x seed is one search built by :func:`arch_gpt.search.spe
 the strategy's seed, so X and X+gpt start from the same samples). Each finished run is appended to
 ``DIR/runs.jsonl``, so an interrupted study continues where it stopped when rerun with the same settings.
 At the end ``DIR/results.json``, ``DIR/results.md`` and ``DIR/convergence.png`` are written
-(see :mod:`arch_gpt.studies.report`). With ``keep_runs`` every run also keeps its search folder.
+(see :mod:`arch_gpt.studies.report`) over every finished run of the folder, this invocation's and earlier ones'
+(strategies, budgets or seeds added later), with every command that made them (``DIR/commands.jsonl``). With ``keep_runs`` every run also keeps its search folder.
 """
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ from arch_gpt.search.spec import (
 from arch_gpt.studies.plots import plot_study_convergence
 from arch_gpt.studies.report import RunRecord, compare, markdown, summarize
 
-RUNS, RESULTS_JSON, RESULTS_MD, PLOT, CONFIG = "runs.jsonl", "results.json", "results.md", "convergence.png", \
-    "bench_config.json"
+RUNS, RESULTS_JSON, RESULTS_MD, PLOT, CONFIG, COMMANDS = "runs.jsonl", "results.json", "results.md", \
+    "convergence.png", "bench_config.json", "commands.jsonl"
 
 
 NEWER_DEFAULTS = {"cond_steps": GPT_DEFAULTS["cond_steps"], "cond_lr": GPT_DEFAULTS["cond_lr"],
@@ -167,6 +168,8 @@ def run_study(config: BenchConfig, table: TabularBenchmark | None = None, model:
     done = _done_runs(out, config)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / CONFIG, config.identity())
+    append_jsonl(out / COMMANDS, [{"command": _command(), "strategies": list(config.strategies),
+                                   "budgets": list(config.budgets), "seeds": config.seeds}])
     jobs = [(spec.label, budget, seed) for spec in specs for budget in config.budgets for seed in range(config.seeds)]
     records = []
     with tqdm(total=len(jobs), disable=not progress, desc=f"bench {config.space}", unit="run") as bar:
@@ -185,8 +188,20 @@ def run_study(config: BenchConfig, table: TabularBenchmark | None = None, model:
             records.append(rec)
             bar.update(1)
             bar.set_postfix(run=f"{label}/{budget}/{seed}")
-    write_reports(config, table, records, optimum_key, space, model)
+    ours = {(r.strategy, r.budget, r.seed) for r in records}
+    earlier = [r for key, r in done.items() if key not in ours]  # runs of earlier invocations stay in the report
+    write_reports(config, table, records + earlier, optimum_key, space, model)
     return records
+
+
+def _command() -> str:
+    return "arch-gpt " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "run_study(...)"
+
+
+def _seed_range(records: Sequence[RunRecord]) -> str:
+    seeds = sorted({r.seed for r in records})
+    return f"{seeds[0]}..{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else \
+        ", ".join(map(str, seeds))
 
 
 def unnamed_choices(space, model: ArchGPT | None) -> list[str]:
@@ -210,13 +225,17 @@ def write_reports(config: BenchConfig, table: TabularBenchmark, records: Sequenc
     optimum = table.lookup(optimum_key)
     summaries = summarize(records, optimum_key)
     comparisons = compare(records, summaries)
-    command = "arch-gpt " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "run_study(...)"
-    facts = {"command": f"`{command}`", "space": config.space, "benchmark": table.path,
+    command = _command()
+    commands = [c["command"] for _, c in read_jsonl(out / COMMANDS)] if (out / COMMANDS).is_file() else []
+    commands = list(dict.fromkeys(commands or [command]))  # in order, each once
+    facts = {"command" if len(commands) == 1 else "commands": "; ".join(f"`{c}`" for c in commands),
+             "space": config.space, "benchmark": table.path,
              "table": f"{len(table)} architectures, {table.space} format, fitness = {table.format.fitness_field}, "
                       f"reported = {table.format.test_field}",
              "optimum": f"{optimum_key} (fitness {optimum.fitness:.3f}, test {optimum.test_acc:.3f})",
-             "seeds": f"0..{config.seeds - 1}", "machine": ", ".join(f"{k} {v}" for k, v in machine().items())}
-    specs = [StrategySpec.parse(label) for label in config.strategies]
+             "seeds": _seed_range(records), "machine": ", ".join(f"{k} {v}" for k, v in machine().items())}
+    labels = list(dict.fromkeys(r.strategy for r in records))
+    specs = [StrategySpec.parse(label) for label in labels]
     if any(spec.gpt for spec in specs):
         facts["GPT"] = f"{config.model} (mask rate {config.mask_rate})"
         missing = unnamed_choices(space, model)
@@ -231,8 +250,9 @@ def write_reports(config: BenchConfig, table: TabularBenchmark, records: Sequenc
         facts["GPT predictions outside the unit's choices (kept the unit)"] = sum(unmatched.values())
     header = {"title": f"With vs without GPT on {config.space} ({Path(table.path).name})", "facts": facts}
     atomic_write_text(out / RESULTS_MD, markdown(summaries, comparisons, header))
-    payload = {"config": {**config.identity(), "strategies": list(config.strategies),
-                          "budgets": list(config.budgets), "seeds": config.seeds}, "command": command, "machine": machine(),
+    payload = {"config": {**config.identity(), "strategies": labels,
+                          "budgets": sorted({r.budget for r in records}), "seeds": config.seeds},
+               "command": command, "commands": commands, "machine": machine(),
                "table": {"path": table.path, "space": table.space, "entries": len(table), "optimum_key": optimum_key,
                          "optimum_fitness": optimum.fitness, "optimum_test": optimum.test_acc},
                "summary": [asdict(s) for s in summaries], "comparisons": [asdict(c) for c in comparisons],
