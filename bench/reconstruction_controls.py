@@ -108,13 +108,19 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bench", type=Path, required=True, help="a finished `arch-gpt bench` folder (with +gpt runs)")
     p.add_argument("--benchmark", type=Path, required=True)
-    p.add_argument("--corpus", type=Path, required=True, help="the NB-101 corpus folder the GPT was pre-trained on")
+    p.add_argument("--corpus", type=Path, help="the NB-101 corpus folder the GPT was pre-trained on (for bigram)")
+    p.add_argument("--controls", default="bigram,conv", help="which stand-ins to run (bigram needs --corpus)")
     p.add_argument("--budgets", default="100,600")
     p.add_argument("--bases", default="ga,random", help="base strategies of the controls")
     p.add_argument("--rank", action="store_true", help="controls with pre-screening, against X+gpt+rank")
     p.add_argument("--out-name", default="controls", help="writes <bench>/<out-name>.json and .md")
     args = p.parse_args()
     suffix = "+rank" if args.rank else ""
+    names = args.controls.split(",")
+    if not set(names) <= {"bigram", "conv"} or not names:
+        raise UserInputError(f"--controls: a comma-separated subset of bigram,conv, got {args.controls!r}")
+    if "bigram" in names and args.corpus is None:
+        raise UserInputError("--corpus: the bigram control needs the corpus folder (or pass --controls conv)")
     bases = args.bases.split(",")
     config, gpt_runs = load_study(args.bench)
     budgets = [int(b) for b in args.budgets.split(",")]
@@ -126,7 +132,8 @@ def main() -> None:
         by[r.strategy, r.budget].append(r.best_test)
     seeds = 1 + max(r.seed for r in gpt_runs)
     records = []
-    for name, model in (("bigram", BigramPrior(args.corpus)), ("conv", ConvPrior())):
+    for name in names:
+        model = BigramPrior(args.corpus) if name == "bigram" else ConvPrior()
         records += run_control(name, model, space, table, bases, budgets, seeds, config, args.rank)
     for r in records:
         by[r.strategy, r.budget].append(r.best_test)
@@ -138,7 +145,7 @@ def main() -> None:
     rows = [Versus.of(f"{base}+{name}{suffix}", budget, by[f"{base}+{name}{suffix}", budget], f"{base}+gpt{suffix}",
                       by[f"{base}+gpt{suffix}", budget])
             for base in bases for budget in budgets if by[f"{base}+gpt{suffix}", budget]
-            for name in ("bigram", "conv")]
+            for name in names]
     lines += [row.markdown() for row in rows]
     atomic_write_text(args.bench / f"{args.out_name}.json", json.dumps(
         {"rows": [asdict(r) for r in rows], "runs": [r.to_json() for r in records]}, indent=1) + "\n")
