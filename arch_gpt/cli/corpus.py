@@ -9,6 +9,7 @@ only when complete (``--overwrite`` replaces only an earlier corpus). Column lay
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -114,46 +115,32 @@ def _report(summary: dict) -> int:
     return 0
 
 
+def _config(cls, args: argparse.Namespace, **renamed: str):
+    """A corpus config from the parsed flags of the same names (``renamed``: field → flag); a flag left unset
+    (None) keeps the config's default."""
+    values = {f.name: getattr(args, renamed.get(f.name, f.name), None) for f in dataclasses.fields(cls)}
+    return cls(**{name: value for name, value in values.items() if value is not None})
+
+
 def run_nasbench101(args: argparse.Namespace) -> int:
     """Build the NAS-Bench-101 corpus folder."""
     from arch_gpt.training.corpora import NasBench101CorpusConfig, build_nasbench101_corpus
 
-    config = NasBench101CorpusConfig(
-        out=args.out, nasbench_record=args.nasbench_record, threshold=args.threshold, max_archs=args.max_archs,
-        seed=args.seed, max_vertices=args.max_vertices, validation_fraction=args.validation_fraction,
-        input_size=args.input_size, overwrite=args.overwrite, progress=args.progress, cells=args.cells)
-    if args.workers is not None:
-        config.workers = args.workers
-    if args.vocab_models is not None:
-        config.vocab_models = args.vocab_models
-    if args.vocab_spaces is not None:
-        config.vocab_spaces = args.vocab_spaces
-    return _report(build_nasbench101_corpus(config))
+    return _report(build_nasbench101_corpus(_config(NasBench101CorpusConfig, args)))
 
 
 def run_torchvision(args: argparse.Namespace) -> int:
     """Build the torchvision corpus folder."""
     from arch_gpt.training.corpora import TorchvisionCorpusConfig, build_torchvision_corpus
 
-    config = TorchvisionCorpusConfig(
-        out=args.out, input_size=args.input_size, seed=args.seed, validation_fraction=args.validation_fraction,
-        tokenizer=args.tokenizer, overwrite=args.overwrite, progress=args.progress)
-    if args.models is not None:
-        config.models = args.models
-    return _report(build_torchvision_corpus(config))
+    return _report(build_torchvision_corpus(_config(TorchvisionCorpusConfig, args)))
 
 
 def run_all_spaces(args: argparse.Namespace) -> int:
     """Build the all-spaces corpus folder."""
     from arch_gpt.training.all_spaces_corpus import AllSpacesCorpusConfig, build_all_spaces_corpus
 
-    config = AllSpacesCorpusConfig(
-        out=args.out, nasbench101_cells=args.nasbench101_cells, nasbench201_cells=args.nasbench201_cells,
-        macro_codes=args.macro_codes, block_samples=args.block_samples, input_size=args.input_size, seed=args.seed,
-        validation_fraction=args.validation_fraction, overwrite=args.overwrite, progress=args.progress)
-    if args.models is not None:
-        config.models = args.models
-    return _report(build_all_spaces_corpus(config))
+    return _report(build_all_spaces_corpus(_config(AllSpacesCorpusConfig, args)))
 
 
 def run_push(args: argparse.Namespace) -> int:
