@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from arch_gpt.errors import UserInputError
 from arch_gpt.modeling import ArchGPT
-from arch_gpt.search.online import OnlineFinetuner
+from arch_gpt.search.online import ChoiceFinetuner
 from arch_gpt.search.protocols import SearchSpace
 from arch_gpt.search.reconstruction import GPTReconstructor
 from arch_gpt.search.records import FitnessRecord, SearchState
@@ -31,7 +31,7 @@ def fitness_terciles(records: list[FitnessRecord]) -> list[str]:
     return labels
 
 
-class ConditionedFinetuner(OnlineFinetuner):
+class ConditionedFinetuner(ChoiceFinetuner):
     """``on_generation`` hook: refit the fitness-conditioned GPT on all evaluations, then condition on the top."""
 
     def __init__(self, model: ArchGPT, space: SearchSpace, reconstructor: GPTReconstructor, steps: int = 20,
@@ -45,7 +45,7 @@ class ConditionedFinetuner(OnlineFinetuner):
         if min_records < 3:
             raise UserInputError(f"cond_min_records: must be at least 3, got {min_records}")
         self.reconstructor, self.min_records, self.batch_size = reconstructor, min_records, batch_size
-        super().__init__(model, space, steps=steps, top_k=1, lr=lr, tokens=tokens)
+        super().__init__(model, space, steps, lr, tokens)
 
     def config(self) -> dict:
         return {"kind": "cond", "steps": self.steps, "lr": self.lr, "min_records": self.min_records,

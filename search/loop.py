@@ -28,7 +28,9 @@ from arch_gpt.search.execution import Executor, SerialExecutor
 from arch_gpt.search.export import write_best_genome
 from arch_gpt.search.pareto import pareto_front
 from arch_gpt.search.plotting import plot_convergence, plot_pareto
-from arch_gpt.search.protocols import ConfiguredHook, GenerationHook, KeepsRunFolder, KeepsWeights, ProposesOne
+from arch_gpt.search.protocols import (
+    ConfiguredHook, GenerationHook, KeepsRunFolder, KeepsWeights, PersistsState, ProposesOne,
+)
 from arch_gpt.search.records import Candidate, FitnessRecord, HistoryEntry, Individual, SearchResult, SearchState
 
 if TYPE_CHECKING:  # pragma: no cover  (strategies.base imports this module to offer Strategy.run)
@@ -93,7 +95,7 @@ def _run(strategy: "Strategy", output_dir, resume: bool, progress: bool, on_gene
         journal.clear()
     budget = strategy.budget
     if resume and on_generation is not None and 0 < state.evaluations < budget:
-        on_generation(state)  # a hook that rebuilds its model from the history (+cond) is where it left off
+        _resume_hook(on_generation, state, out)
     steady = SteadyStateRun(strategy, executor) if isinstance(strategy, ProposesOne) and strategy.asynchronous \
         else None
     with tqdm(total=budget, initial=state.evaluations, disable=not progress, desc=label,
@@ -114,11 +116,33 @@ def _run(strategy: "Strategy", output_dir, resume: bool, progress: bool, on_gene
             bar.set_postfix(best=f"{state.best.fitness:.4g}", gen=state.generation)
             if on_generation is not None:
                 on_generation(state)
+                if out is not None and isinstance(on_generation, PersistsState):
+                    on_generation.save_state(out, state.generation)
     result = _result(strategy, state, out, label)
     if out is not None:
         write_outputs(result, out)
         _write_best_for_export(strategy, result, out)
     return result
+
+
+def _resume_hook(hook: GenerationHook, state: SearchState, out: Path) -> None:
+    """Put the generation hook where the interrupted run left it: a hook with saved state loads it (and runs
+    once more if the run died before saving after the checkpointed generation); any other hook rebuilds from
+    the restored history by running once (``+cond``)."""
+    if not isinstance(hook, PersistsState):
+        hook(state)
+        return
+    saved = hook.load_state(out)
+    if saved == state.generation:
+        return
+    if saved == state.generation - 1 or (saved is None and state.generation == 1):
+        hook(state)  # the last generation's hook did not finish saving: redo it from the state it started from
+        hook.save_state(out, state.generation)
+        return
+    found = "no usable saved state" if saved is None else f"a state saved after generation {saved}"
+    raise UserInputError(f"resume: the online fine-tune has {found} in {out}, the checkpoint is at generation "
+                         f"{state.generation}; the resumed run would differ from an uninterrupted one, so start a "
+                         f"new run")
 
 
 def _check_output_dir(out: Path, resume: bool) -> None:

@@ -5,19 +5,27 @@ evaluated so far (by fitness only, never test accuracy): for every unit of each 
 the context is the ``window`` layer tokens before the unit's signature layer and the target is that
 layer's token, with the softmax restricted to the unit's allowed tokens (the choice the reconstructor
 makes). Steps run with dropout off, so a run is a deterministic function of its seed. The weights are
-restored by :meth:`OnlineFinetuner.reset` before each run, so runs do not leak into each other.
+restored by :meth:`OnlineFinetuner.reset` before each run, so runs do not leak into each other. The weights
+and the optimizer build up over the run, so with a run folder they are saved after every generation
+(``finetuned.safetensors``, ``finetune_optimizer.safetensors``) and a resumed run continues from them exactly.
+:class:`ChoiceFinetuner` (the fit on unit choices) is shared with ``+cond``
+(:mod:`arch_gpt.search.conditioning`).
 """
 from __future__ import annotations
 
 import copy
 from collections import Counter
+from pathlib import Path
 from time import perf_counter
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import load_file, load_model, save_file, save_model
 
 from arch_gpt.errors import UserInputError
+from arch_gpt.io import atomic_path
 from arch_gpt.modeling import ArchGPT
 from arch_gpt.search.lru import LRU
 from arch_gpt.search.protocols import ParsesKeys, SearchSpace
@@ -25,28 +33,25 @@ from arch_gpt.search.records import SearchState
 from arch_gpt.search.unit_tokens import UnitTokens
 
 
-class OnlineFinetuner:
-    """``on_generation`` callback that fine-tunes ``model`` (an ArchGPT) on the best architectures so far."""
+FINETUNED, FINETUNE_OPTIMIZER = "finetuned.safetensors", "finetune_optimizer.safetensors"
 
-    def __init__(self, model: ArchGPT, space: SearchSpace, steps: int = 5, top_k: int = 10, lr: float = 1e-3,
-                 tokens: UnitTokens | None = None):
-        for name, value in (("finetune_steps", steps), ("finetune_top", top_k)):
-            if value < 1:
-                raise UserInputError(f"{name}: must be at least 1, got {value}")
+
+class ChoiceFinetuner:
+    """Fine-tunes ``model`` (an ArchGPT) in place on the unit choices of architectures (see :meth:`fit`)."""
+
+    def __init__(self, model: ArchGPT, space: SearchSpace, steps: int, lr: float, tokens: UnitTokens | None = None):
+        if steps < 1:
+            raise UserInputError(f"finetune_steps: must be at least 1, got {steps}")
         if not lr > 0:
             raise UserInputError(f"finetune_lr: must be > 0, got {lr}")
         if not isinstance(space, ParsesKeys):
             raise UserInputError(f"space {space.name!r}: the online fine-tune needs a space that parses keys")
-        self.model, self.space, self.steps, self.top_k, self.lr = model, space, steps, top_k, lr
+        self.model, self.space, self.steps, self.lr = model, space, steps, lr
         self._initial = copy.deepcopy(model.model.state_dict())
         self.tokens = tokens or UnitTokens()
         self._allowed_ids: LRU[list[int]] = LRU(4096)
         self.seconds = 0.0
         self.reset()
-
-    def config(self) -> dict:
-        """The settings a resumed run must share (checkpointed with the strategy's)."""
-        return {"kind": "finetune", "steps": self.steps, "top_k": self.top_k, "lr": self.lr}
 
     def reset(self) -> None:
         """Restore the initial weights and a fresh optimizer (call before every run)."""
@@ -120,7 +125,62 @@ class OnlineFinetuner:
             self.model.version += 1
         self.seconds += perf_counter() - start
 
+
+
+class OnlineFinetuner(ChoiceFinetuner):
+    """``on_generation`` hook (``+ft``): ``steps`` AdamW steps on the ``top_k`` fittest architectures so far."""
+
+    def __init__(self, model: ArchGPT, space: SearchSpace, steps: int = 5, top_k: int = 10, lr: float = 1e-3,
+                 tokens: UnitTokens | None = None):
+        if top_k < 1:
+            raise UserInputError(f"finetune_top: must be at least 1, got {top_k}")
+        self.top_k = top_k
+        super().__init__(model, space, steps, lr, tokens)
+
+    def config(self) -> dict:
+        """The settings a resumed run must share (checkpointed with the strategy's)."""
+        return {"kind": "finetune", "steps": self.steps, "top_k": self.top_k, "lr": self.lr}
+
     def __call__(self, state: SearchState) -> None:
         """One fine-tune after a generation: ``steps`` AdamW steps on the ``top_k`` fittest evaluated keys."""
         best = sorted(state.cache.values(), key=lambda r: (-r.fitness, r.key))[:self.top_k]
         self.fit([r.key for r in best if r.error is None])
+
+    def save_state(self, folder: Path, generation: int) -> None:
+        """The fine-tuned weights and the optimizer's moments after ``generation`` (safetensors, each atomic)."""
+        meta = {"generation": str(generation)}
+        with atomic_path(Path(folder) / FINETUNED) as tmp:
+            save_model(self.model.model, str(tmp), metadata=meta)
+        tensors = {f"{index}.{name}": value.detach().cpu().contiguous()
+                   for index, slots in self.optimizer.state_dict()["state"].items() for name, value in slots.items()
+                   if isinstance(value, torch.Tensor)}
+        with atomic_path(Path(folder) / FINETUNE_OPTIMIZER) as tmp:
+            save_file(tensors, str(tmp), metadata=meta)
+
+    def load_state(self, folder: Path) -> int | None:
+        """Load what :meth:`save_state` wrote; returns the generation it follows (None: nothing saved, or the two
+        files disagree, e.g. a run killed between them). Never unpickles: safetensors only."""
+        paths = [Path(folder) / FINETUNED, Path(folder) / FINETUNE_OPTIMIZER]
+        if not all(p.is_file() for p in paths):
+            return None
+        try:
+            generations = set()
+            for path in paths:
+                with safe_open(str(path), framework="pt") as f:
+                    generations.add((f.metadata() or {}).get("generation"))
+            if len(generations) != 1 or None in generations:
+                return None
+            load_model(self.model.model, str(paths[0]), device=str(self.model.device))
+            saved = load_file(str(paths[1]), device=str(self.model.device))
+        except (OSError, ValueError, RuntimeError) as err:
+            raise UserInputError(f"resume: {paths[0].parent}: the fine-tuned GPT's saved state is unreadable "
+                                 f"({err}); start a new run") from None
+        optimizer = self.optimizer.state_dict()
+        slots: dict[int, dict[str, torch.Tensor]] = {}
+        for name, value in saved.items():
+            index, _, slot = name.partition(".")
+            slots.setdefault(int(index), {})[slot] = value
+        self.optimizer.load_state_dict({"state": slots, "param_groups": optimizer["param_groups"]})
+        self.model.model.eval()
+        self.model.version += 1
+        return int(generations.pop())

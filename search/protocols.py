@@ -27,7 +27,7 @@ Genome = Hashable  # space-specific and immutable
 __all__ = ["Genome", "Unit", "Candidate", "FitnessRecord", "SearchSpace", "Evaluator", "Reconstructor",
            "NextTokenPredictor", "BlockLabeller", "HasContextArchitecture", "HasBlockClasses", "HasConfig", "HasUnitModules", "ParsesKeys",
            "SerializesGenomes", "KeepsRunFolder", "KeepsWeights", "RunsTrials", "ProposesOne", "GenerationHook",
-           "ConfiguredHook"]
+           "ConfiguredHook", "PersistsState"]
 
 
 @dataclass(frozen=True)
@@ -218,3 +218,16 @@ class ConfiguredHook(Protocol):
     def __call__(self, state: SearchState) -> None: ...
 
     def config(self) -> dict: ...
+
+
+@runtime_checkable
+class PersistsState(Protocol):
+    """A generation hook whose state builds up over the run (the ``+ft`` fine-tune's weights): the loop saves it
+    in the run folder after each generation's hook and loads it on resume, so the resumed run continues exactly.
+    A hook without it is called once on resume instead (``+cond`` rebuilds its model from the history)."""
+
+    def __call__(self, state: SearchState) -> None: ...
+
+    def save_state(self, folder: Path, generation: int) -> None: ...
+
+    def load_state(self, folder: Path) -> int | None: ...

@@ -1,6 +1,8 @@
 """Online fine-tune of the GPT on the best architectures so far, with a tiny untrained ArchGPT (nothing mocked)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -10,8 +12,11 @@ from arch_gpt.modeling import TINY, ArchGPT
 from arch_gpt.search.online import OnlineFinetuner
 from arch_gpt.search.protocols import FitnessRecord
 from arch_gpt.search.spaces.macro import MacroSpace
+from arch_gpt.search.spaces.nasbench201 import NASBench201Space
+from arch_gpt.search.spec import SearchConfig, build_search
 from arch_gpt.search.records import SearchState
 from arch_gpt.tokenizer import LayerTokenizer
+from search_toys import nb201_toy_table
 
 
 @pytest.fixture()
@@ -72,3 +77,76 @@ def test_bad_settings_are_refused(model_and_space):
     model, space = model_and_space
     with pytest.raises(UserInputError, match="finetune_steps"):
         OnlineFinetuner(model, space, steps=0)
+
+
+# --- resume: the fine-tuned weights and optimizer are saved per generation -----------------------------------
+class Killed(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def nb201():
+    space, rng = NASBench201Space(), np.random.default_rng(0)
+    tokenizer = LayerTokenizer.build([space.to_architecture(space.sample(rng)) for _ in range(20)])
+    return space, ArchGPT.create(tokenizer, device="cpu", **TINY), nb201_toy_table(lambda key: float(len(set(key))))
+
+
+def ft_search(nb201):
+    space, model, table = nb201
+    return build_search(SearchConfig(strategy="ga+gpt+ft", space="nasbench201", benchmark=table.path, budget=48,
+                                     population=8, seed=0, finetune_steps=3, finetune_lr=1e-2), table=table,
+                        model=model)
+
+
+def run_killed(search, folder, when: str) -> None:
+    """Run with the search's fine-tune as the hook, dying at generation 3 ``when`` its state is saved or not."""
+    tuner = search.finetuner
+
+    class Dying:  # the same hook, settings and saved state, killed at generation 3
+        def config(self):
+            return tuner.config()
+
+        def __call__(self, state):
+            tuner(state)
+            if when == "before_save" and state.generation == 3:
+                raise Killed
+
+        def save_state(self, out, generation):
+            tuner.save_state(out, generation)
+            if when == "after_save" and generation == 3:
+                raise Killed
+
+        def load_state(self, out):
+            return tuner.load_state(out)
+    tuner.reset()
+    try:
+        with pytest.raises(Killed):
+            search.strategy.run(folder, progress=False, on_generation=Dying(), label="ga+gpt+ft")
+    finally:
+        tuner.restore()
+
+
+def comparable(out):
+    result = json.loads((out / "result.json").read_text())
+    result.pop("timings")
+    return result, [{k: v for k, v in json.loads(line).items() if k != "cost_s"}
+                    for line in (out / "history.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("when", ["before_save", "after_save"])
+def test_resumed_ft_run_equals_an_uninterrupted_one(nb201, tmp_path, when):
+    """Killed before or after the fine-tune's state is saved, the resumed run continues the same weights."""
+    ft_search(nb201).run(tmp_path / "full", progress=False)
+    run_killed(ft_search(nb201), tmp_path / "cut", when)
+    assert {p.name for p in (tmp_path / "cut").glob("finetune*.safetensors")} == {
+        "finetuned.safetensors", "finetune_optimizer.safetensors"}
+    ft_search(nb201).run(tmp_path / "cut", resume=True, progress=False)
+    assert comparable(tmp_path / "cut") == comparable(tmp_path / "full")
+
+
+def test_resume_without_the_saved_fine_tune_is_refused(nb201, tmp_path):
+    run_killed(ft_search(nb201), tmp_path, "after_save")
+    (tmp_path / "finetuned.safetensors").unlink()
+    with pytest.raises(UserInputError, match=r"^resume: the online fine-tune has no usable saved state in .* "
+                                             r"generation 3"):
+        ft_search(nb201).run(tmp_path, resume=True, progress=False)
