@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -110,7 +111,7 @@ def main() -> None:
     summary = {"command": command, "source_keys": keys, "finetune_s": tuner.seconds,
                "agreement_before": agreement_before, "agreement_after": agreement_after,
                "source_top_mean_test_on_target": float(np.mean(source_top_on_target)),
-               "rows": rows, "runs": [r.to_json() for r in records]}
+               "rows": [asdict(r) for r in rows], "runs": [r.to_json() for r in records]}
     atomic_write_text(args.bench / "transfer.json", json.dumps(summary, indent=1) + "\n")
     atomic_write_text(args.bench / "transfer.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
