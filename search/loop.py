@@ -62,10 +62,9 @@ def run_search(strategy: "Strategy", output_dir: str | Path | None = None, resum
 def _run(strategy: "Strategy", output_dir, resume: bool, progress: bool, on_generation: GenerationHook | None,
          label: str | None, executor: Executor) -> SearchResult:
     label = label or strategy.label
-    config = {**strategy.config(),
-              **({"on_generation": on_generation.config()} if isinstance(on_generation, ConfiguredHook) else {})}
     out = Path(output_dir) if output_dir is not None else None
     ckpt = out / CHECKPOINT if out is not None else None
+    config = _run_config(strategy, on_generation) if out is not None or resume else {}
     if out is not None:
         _check_output_dir(out, resume)
     if resume:
@@ -123,6 +122,11 @@ def _run(strategy: "Strategy", output_dir, resume: bool, progress: bool, on_gene
         write_outputs(result, out)
         _write_best_for_export(strategy, result, out)
     return result
+
+
+def _run_config(strategy: "Strategy", hook: GenerationHook | None) -> dict:
+    """What a checkpoint records and a resume must match: the strategy's settings and a configured hook's."""
+    return {**strategy.config(), **({"on_generation": hook.config()} if isinstance(hook, ConfiguredHook) else {})}
 
 
 def _resume_hook(hook: GenerationHook, state: SearchState, out: Path) -> None:

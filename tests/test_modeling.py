@@ -74,7 +74,7 @@ def test_stock_auto_classes_load_checkpoint_without_custom_code(gpt, saved, arch
 def test_next_token_logits_is_one_batched_forward_equal_to_single_calls(gpt, archs):
     contexts = contexts_of(archs[:2])
     calls = []
-    handle = gpt.model.register_forward_hook(lambda *args: calls.append(1))
+    handle = gpt.model.transformer.register_forward_hook(lambda *args: calls.append(1))
     try:
         batched = gpt.next_token_logits(contexts)
     finally:
