@@ -48,6 +48,32 @@ def gather(folders: list[str]) -> tuple[dict, dict]:
     return runs, configs
 
 
+def beats(comparisons: list[dict], a: str, b: str, budget: int = 100) -> bool:
+    """Whether ``a`` has the higher mean best fitness than ``b`` at ``budget`` with p < 0.05."""
+    return any(c["a"] == a and c["b"] == b and c["budget"] == budget and c["fitness_a"] > c["fitness_b"]
+               and c["p_fitness"] < 0.05 for c in comparisons)
+
+
+def criterion(tables: dict, method: str, re: str, twin: str) -> list[str]:
+    """The issue's verdict in plain words: the method beats both ``re`` and its twin on two of the tables, and
+    which goals at 100 evaluations any strategy met."""
+    wins = [name for name, t in tables.items()
+            if beats(t["comparisons"], method, re) and beats(t["comparisons"], method, twin)]
+    met = "met" if len(wins) >= 2 else "NOT met"
+    lines = [f"**Verdict: the criterion \"`{method}` beats both `{re}` and `{twin}` on best fitness at 100 "
+             f"evaluations (p < 0.05) on at least two tables\" is {met}** (tables where it does: "
+             f"{', '.join(wins) or 'none'})."]
+    for name, t in tables.items():
+        goal = GOALS.get(name)
+        rows = [r for r in t["rows"] if r["budget"] == 100]
+        if goal is None or not rows:
+            continue
+        best = max(rows, key=lambda r: r["test_mean"])
+        lines.append(f"- {name}: goal {goal:.2f} {'met' if best['test_mean'] >= goal else 'missed'}; best at 100 "
+                     f"evaluations `{best['strategy']}` {best['test_mean']:.3f}.")
+    return lines
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, type=Path)
@@ -97,6 +123,7 @@ def main() -> None:
         lines.append("")
         panels.append((name, rows, goal))
         payload["tables"][name] = {"folders": folders, "configs": configs, "rows": rows, "comparisons": verdict}
+    lines[6:6] = criterion(payload["tables"], args.method, args.re, args.twin) + [""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(payload, indent=1, default=float) + "\n")
     plot_budget_panels(panels, args.out.with_suffix(".png"))
