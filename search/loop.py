@@ -7,8 +7,11 @@ evaluation), ``checkpoint.json`` (rewritten atomically after every generation), 
 the best individual's trained weights ``best.safetensors``. An evaluator that is :class:`~arch_gpt.search.protocols.KeepsRunFolder` gets the folder, one that
 :class:`~arch_gpt.search.protocols.KeepsWeights` is told after each checkpoint which weights to keep. ``resume=True`` continues from the checkpoint; with the same settings the final
 result equals that of an uninterrupted run (timings aside), because the RNG state, population, cache and
-history are all restored; ``on_generation`` is called once with the restored state before the first new
-generation, so a hook that rebuilds its model from the history (``+cond``) continues exactly. ``search_s`` is all
+history are all restored. A generation hook that persists state (:class:`~arch_gpt.search.protocols.PersistsState`,
+``+ft``) saves it in the folder after every generation and loads it on resume; any other hook is called once with
+the restored state before the first new generation, so one that rebuilds its model from the history (``+cond``)
+continues exactly. A hook's ``config()`` (:class:`~arch_gpt.search.protocols.ConfiguredHook`) is checkpointed
+with the strategy's. ``search_s`` is all
 time but evaluation (so it includes reconstruction and ranking).
 """
 from __future__ import annotations

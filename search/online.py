@@ -21,7 +21,7 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from arch_gpt.errors import UserInputError
@@ -172,7 +172,7 @@ class OnlineFinetuner(ChoiceFinetuner):
                 return None
             load_model(self.model.model, str(paths[0]), device=str(self.model.device))
             saved = load_file(str(paths[1]), device=str(self.model.device))
-        except (OSError, ValueError, RuntimeError) as err:
+        except (OSError, ValueError, RuntimeError, SafetensorError) as err:
             raise UserInputError(f"resume: {paths[0].parent}: the fine-tuned GPT's saved state is unreadable "
                                  f"({err}); start a new run") from None
         optimizer = self.optimizer.state_dict()

@@ -389,8 +389,9 @@ def build_search(config: SearchConfig, *, table: TabularBenchmark | None = None,
         if not isinstance(space, ParsesKeys):
             raise UserInputError(f"strategy: +rank needs a space that rebuilds genomes from keys; {space.name!r} "
                                  f"does not")
-        screener = Screener(GPTFeatures(model, tokens) if features == "gpt" else OneHotFeatures(tokens), pool=config.gpt("rank_pool"),
-                            predictor=config.gpt("rank_predictor"), explore=config.gpt("rank_explore"))
+        featurizer = GPTFeatures(model, tokens) if features == "gpt" else OneHotFeatures(tokens)
+        screener = Screener(featurizer, pool=config.gpt("rank_pool"), predictor=config.gpt("rank_predictor"),
+                            explore=config.gpt("rank_explore"))
     population = _pick(config.population, d.population)
     generations = _pick(config.generations, d.generations)
     budget = config.budget if config.budget is not None else population * generations

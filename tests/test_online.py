@@ -150,3 +150,11 @@ def test_resume_without_the_saved_fine_tune_is_refused(nb201, tmp_path):
     with pytest.raises(UserInputError, match=r"^resume: the online fine-tune has no usable saved state in .* "
                                              r"generation 3"):
         ft_search(nb201).run(tmp_path, resume=True, progress=False)
+
+
+def test_resume_with_a_corrupt_saved_fine_tune_is_refused(nb201, tmp_path):
+    """A damaged weights file gives one line naming the folder, never a traceback or an unpickle."""
+    run_killed(ft_search(nb201), tmp_path, "after_save")
+    (tmp_path / "finetuned.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(UserInputError, match=r"^resume: .*: the fine-tuned GPT's saved state is unreadable"):
+        ft_search(nb201).run(tmp_path, resume=True, progress=False)

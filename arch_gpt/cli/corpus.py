@@ -115,10 +115,10 @@ def _report(summary: dict) -> int:
     return 0
 
 
-def _config(cls, args: argparse.Namespace, **renamed: str):
-    """A corpus config from the parsed flags of the same names (``renamed``: field → flag); a flag left unset
-    (None) keeps the config's default."""
-    values = {f.name: getattr(args, renamed.get(f.name, f.name), None) for f in dataclasses.fields(cls)}
+def _config(cls, args: argparse.Namespace):
+    """A corpus config from the parsed flags of the same names; a flag left unset (None) keeps the config's
+    default."""
+    values = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls)}
     return cls(**{name: value for name, value in values.items() if value is not None})
 
 
